@@ -1,0 +1,145 @@
+"""imagestream: stream image generation from any AI provider through one chunk protocol.
+
+::
+
+    import imagestream
+
+    async for chunk in imagestream.stream("a lighthouse at dusk"):
+        match chunk:
+            case imagestream.TextDelta(text=text): print(text, end="")
+            case imagestream.ImagePreview(): show(chunk.image)
+            case imagestream.ImageFinal(): chunk.image.save("out.png")
+
+Names are imported lazily, so ``import imagestream`` stays cheap and loads no
+plugin until one is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ._api import agenerate, generate, get_provider, list_providers, stream
+    from ._builtins.analytics import Analytics as AnalyticsMiddleware
+    from ._builtins.validation import Validation
+    from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+    from ._context import RunContext
+    from ._convert import chunk_from_dict, chunk_to_dict
+    from ._decoding import Decoder, DecoderFactory, get_decoder
+    from ._http import HttpClient
+    from ._image import ImageData
+    from ._pipeline import ChunkStream, Pipeline
+    from ._plugins import (
+        PluginInfo,
+        PluginManager,
+        get_plugin_manager,
+        register_plugin,
+        unregister_plugin,
+    )
+    from ._provider import ModelInfo, Pricing, Provider, ProviderResponse
+    from ._request import ImageRequest, Secret, parse_size
+    from ._result import Analytics, GenerationResult, SavedImage
+    from ._retry import RetryPolicy
+    from ._saving import SaveOptions
+    from .errors import (
+        APIConnectionError,
+        APITimeoutError,
+        AuthenticationError,
+        ConfigurationError,
+        ConflictError,
+        ContentPolicyError,
+        DecoderLimitError,
+        ImagestreamError,
+        ImageValidationError,
+        InvalidRequestError,
+        MissingAPIKeyError,
+        PluginError,
+        PluginLoadError,
+        ProviderError,
+        QuotaExceededError,
+        RateLimitError,
+        SaveError,
+        ServerError,
+        StreamDecodeError,
+        StreamInterruptedError,
+        StreamTruncatedError,
+        UnknownDecoderError,
+        UnknownProviderError,
+        UnsafePathError,
+        ValidationError,
+    )
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "stream": "._api",
+    "agenerate": "._api",
+    "generate": "._api",
+    "get_provider": "._api",
+    "list_providers": "._api",
+    "Validation": "._builtins.validation",
+    "Chunk": "._chunks",
+    "ImageFinal": "._chunks",
+    "ImagePreview": "._chunks",
+    "TextDelta": "._chunks",
+    "Usage": "._chunks",
+    "RunContext": "._context",
+    "chunk_from_dict": "._convert",
+    "chunk_to_dict": "._convert",
+    "Decoder": "._decoding",
+    "DecoderFactory": "._decoding",
+    "get_decoder": "._decoding",
+    "HttpClient": "._http",
+    "ImageData": "._image",
+    "ChunkStream": "._pipeline",
+    "Pipeline": "._pipeline",
+    "PluginInfo": "._plugins",
+    "PluginManager": "._plugins",
+    "get_plugin_manager": "._plugins",
+    "register_plugin": "._plugins",
+    "unregister_plugin": "._plugins",
+    "ModelInfo": "._provider",
+    "Pricing": "._provider",
+    "Provider": "._provider",
+    "ProviderResponse": "._provider",
+    "ImageRequest": "._request",
+    "Secret": "._request",
+    "parse_size": "._request",
+    "Analytics": "._result",
+    "GenerationResult": "._result",
+    "SavedImage": "._result",
+    "RetryPolicy": "._retry",
+    "SaveOptions": "._saving",
+}
+_RENAMED = {"AnalyticsMiddleware": ("._builtins.analytics", "Analytics")}
+_ERRORS = {
+    "APIConnectionError", "APITimeoutError", "AuthenticationError", "ConfigurationError",
+    "ConflictError", "ContentPolicyError", "DecoderLimitError", "ImagestreamError",
+    "ImageValidationError", "InvalidRequestError", "MissingAPIKeyError", "PluginError",
+    "PluginLoadError", "ProviderError", "QuotaExceededError", "RateLimitError", "SaveError",
+    "ServerError", "StreamDecodeError", "StreamInterruptedError", "StreamTruncatedError",
+    "UnknownDecoderError", "UnknownProviderError", "UnsafePathError", "ValidationError",
+}
+
+__all__ = sorted([*_LAZY, *_RENAMED, *_ERRORS, "hookimpl", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name], name
+    elif name in _RENAMED:
+        module, attr = _RENAMED[name]
+    elif name in _ERRORS:
+        module, attr = ".errors", name
+    else:
+        raise AttributeError(f"module 'imagestream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

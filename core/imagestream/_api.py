@@ -1,0 +1,65 @@
+"""The top-level functions: ``stream``, ``agenerate``, ``generate`` over installed plugins."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._pipeline import ChunkStream, Pipeline, run_sync
+from ._plugins import get_plugin_manager
+
+if TYPE_CHECKING:
+    from ._provider import Provider
+    from ._request import ImageRequest
+    from ._result import GenerationResult
+
+__all__ = ["agenerate", "generate", "get_provider", "list_providers", "stream"]
+
+
+def _global_pipeline() -> Pipeline:
+    return Pipeline(manager=get_plugin_manager())
+
+
+def stream(prompt: str | ImageRequest, *, provider: str | None = None, **params: Any) -> ChunkStream:
+    """Stream one generation as chunks, with every installed plugin.
+
+    ::
+
+        async for chunk in imagestream.stream("a red circle", provider="procedural"):
+            ...
+
+    Args:
+        prompt: What to draw, or a whole :class:`ImageRequest`.
+        provider: Provider name (default: ``procedural``, offline).
+        params: Request fields (``model``, ``size``, ``n``, ``steps``, ``seed``,
+            ``partial_images``, ``api_key``, ``base_url``, ...), provider
+            options, and ``save=True`` / a :class:`SaveOptions` to save images.
+
+    Leaving the loop early closes the connection. Errors are
+    :class:`ImagestreamError` subclasses; their ``partial`` holds what arrived.
+    """
+    if provider is not None:
+        params["provider"] = provider
+    return _global_pipeline().stream(prompt, **params)
+
+
+async def agenerate(prompt: str | ImageRequest, *, provider: str | None = None, **params: Any) -> GenerationResult:
+    """Run one generation to the end; the async twin of :func:`generate`."""
+    if provider is not None:
+        params["provider"] = provider
+    return await _global_pipeline().agenerate(prompt, **params)
+
+
+def generate(prompt: str | ImageRequest, *, provider: str | None = None, **params: Any) -> GenerationResult:
+    """Run one generation to the end, from synchronous code."""
+    return run_sync(agenerate(prompt, provider=provider, **params))
+
+
+def get_provider(name: str | None = None) -> Provider:
+    """The installed provider called ``name`` (``None``: the default)."""
+    return get_plugin_manager().registry.provider(name)
+
+
+def list_providers() -> list[Provider]:
+    """Every installed provider, sorted by name."""
+    providers = get_plugin_manager().registry.providers
+    return [providers[name] for name in sorted(providers)]

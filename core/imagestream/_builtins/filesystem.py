@@ -1,0 +1,61 @@
+"""Built-in plugin ``filesystem``: the default saver.
+
+Writes each final image under ``options.out_dir`` as ``image-<timestamp>.<ext>``
+(the extension from the sniffed bytes), or to ``options.output``; atomically,
+never overwriting an existing file unless ``options.overwrite``, and refusing
+names that escape the output directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .._result import SavedImage
+from .._saving import default_name, fix_suffix, numbered, safe_join, write_atomic
+from .._sniff import image_size, sniff_mime
+from ..hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .._chunks import ImageFinal
+    from .._context import RunContext
+    from .._saving import SaveOptions
+
+__all__ = ["FilesystemSaver", "save_image"]
+
+
+def save_image(image: ImageFinal, options: SaveOptions, *, index: int = 0) -> SavedImage:
+    """Save one image synchronously; ``index`` numbers the images of one run."""
+    data = image.image.data
+    mime = sniff_mime(data)
+    target: Path
+    if options.output is not None:
+        target = numbered(fix_suffix(options.output, data), index)
+    elif options.filename is not None:
+        target = numbered(fix_suffix(safe_join(options.out_dir, options.filename), data), index)
+    else:
+        target = safe_join(options.out_dir, default_name(mime, sample=index))
+    written = write_atomic(target, data, overwrite=options.overwrite)
+    size = image_size(data, mime)
+    return SavedImage(
+        path=written,
+        mime_type=mime,
+        bytes=len(data),
+        sha256=image.image.sha256,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        sample=image.sample,
+    )
+
+
+class FilesystemSaver:
+    """Saves to the local file system, off the event loop (fsync can be slow)."""
+
+    @hookimpl(trylast=True)
+    async def save(self, image: ImageFinal, options: SaveOptions, context: RunContext) -> SavedImage:
+        """Write the image; raise :class:`~imagestream.SaveError` on failure."""
+        counter: int = context.state.get("imagestream.saved", 0)
+        context.state["imagestream.saved"] = counter + 1
+        return await asyncio.to_thread(save_image, image, options, index=counter)

@@ -1,0 +1,73 @@
+"""Chunks to and from plain dicts, with a ``type`` tag, through ``cattrs``.
+
+Two converters share one configuration and differ only in how an image payload
+is written: the JSON one as base64 text, the msgpack one as raw bytes (msgpack
+carries binary natively, so nothing is encoded for nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Literal
+
+import cattrs
+from cattrs.strategies import configure_tagged_union
+
+from ._chunks import CHUNK_TYPES, Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+from ._image import ImageData
+
+__all__ = ["chunk_from_dict", "chunk_to_dict", "converter"]
+
+Flavor = Literal["json", "msgpack"]
+
+
+def _tag(cls: type[Any]) -> str:
+    return str(cls.kind)
+
+
+@cache
+def converter(flavor: Flavor = "json") -> cattrs.Converter:
+    """The ready ``cattrs`` converter for chunks (``"json"`` or ``"msgpack"``)."""
+    conv = cattrs.Converter(forbid_extra_keys=False)
+    binary = flavor == "msgpack"
+
+    def unstructure_image(image: ImageData) -> dict[str, Any]:
+        out: dict[str, Any] = {"mime_type": image.mime_type}
+        if binary:
+            out["bytes"] = image.data
+        else:
+            out["b64"] = image.b64
+        return out
+
+    def structure_image(value: Mapping[str, Any], _: type[Any]) -> ImageData:
+        mime = value.get("mime_type")
+        if "bytes" in value:
+            return ImageData.from_bytes(value["bytes"], mime)
+        if "b64" in value:
+            return ImageData.from_base64(value["b64"], mime)
+        raise ValueError("an image needs 'b64' or 'bytes'")
+
+    conv.register_unstructure_hook(ImageData, unstructure_image)
+    conv.register_structure_hook(ImageData, structure_image)
+    configure_tagged_union(
+        TextDelta | ImagePreview | ImageFinal | Usage, conv, tag_generator=_tag, tag_name="type"
+    )
+    return conv
+
+
+def chunk_to_dict(chunk: Chunk, *, flavor: Flavor = "json") -> dict[str, Any]:
+    """Turn a chunk into a plain dict with a ``type`` tag.
+
+    With ``flavor="json"`` images are base64 strings; with ``"msgpack"`` raw bytes.
+    """
+    if not isinstance(chunk, CHUNK_TYPES):
+        raise TypeError(f"not a chunk: {chunk!r}")
+    result: dict[str, Any] = converter(flavor).unstructure(chunk, unstructure_as=Chunk)
+    return result
+
+
+def chunk_from_dict(data: Mapping[str, Any], *, flavor: Flavor = "json") -> Chunk:
+    """Rebuild a chunk from :func:`chunk_to_dict` output (unknown keys are ignored)."""
+    result: Chunk = converter(flavor).structure(data, Chunk)  # type: ignore[arg-type]
+    return result

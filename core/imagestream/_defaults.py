@@ -1,0 +1,38 @@
+"""Defaults in one place: timeouts, retries and size limits."""
+
+from __future__ import annotations
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to open a connection (TCP and TLS)."""
+
+STALL_TIMEOUT = 300.0
+"""Seconds the server may stay silent between two chunks (or before the first).
+
+Generous because a high-quality image can take well over a minute before its
+first byte; there is deliberately no total timeout, which would kill long
+generations that are still making progress.
+"""
+
+MAX_RETRIES = 2
+"""Extra attempts after a retryable failure (408, 409, 429, 5xx, connection errors)."""
+
+BACKOFF_INITIAL = 0.5
+"""First retry delay in seconds; doubles each attempt, with jitter."""
+
+BACKOFF_MAX = 8.0
+"""Upper bound of a computed retry delay."""
+
+RETRY_AFTER_MAX = 60.0
+"""A server's ``Retry-After`` longer than this is not waited for: the error is raised."""
+
+MAX_ERROR_BODY = 64 * 1024
+"""Bytes of an error response read to build the error message."""
+
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+"""Largest non-streamed response body read into memory (several 4K images in base64)."""
+
+MAX_IMAGE_PIXELS = 8192 * 8192
+"""Pixel cap of the validation middleware: larger images are refused (decompression bombs)."""
+
+MAX_PROMPT_CHARS = 32_000
+"""Prompt length cap of the validation middleware."""

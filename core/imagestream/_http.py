@@ -1,0 +1,292 @@
+"""HTTP for provider plugins: one aiohttp session, timeouts, retries, typed errors.
+
+Providers call :meth:`HttpClient.send`, which returns a response only once the
+status is 2xx, retrying before that point; then read the body with
+:meth:`HttpClient.iter_body` (streams) or :meth:`HttpClient.read_body`
+(whole bodies, capped). After the first byte of a body has been handed out
+nothing is retried: a broken stream raises
+:class:`~imagestream.StreamInterruptedError` and the pipeline keeps what
+arrived.
+
+Timeouts: a connect timeout, and a *stall* timeout between two reads (also
+before the first byte). There is no total timeout: a generation that keeps
+sending data is never cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import _defaults
+from ._retry import RetryPolicy, parse_retry_after
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    ProviderError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["ErrorParser", "HttpClient", "error_for_status"]
+
+log = logging.getLogger("imagestream.http")
+
+ErrorParser = Callable[[int, bytes, Mapping[str, str]], ProviderError]
+"""Turns an error response (status, body, headers) into a typed error."""
+
+_STATUS_ERRORS: dict[int, type[ProviderError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    402: QuotaExceededError,
+    403: AuthenticationError,
+    404: InvalidRequestError,
+    409: ConflictError,
+    413: InvalidRequestError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    request_id_header: str = "x-request-id",
+    code: str | None = None,
+    error_type: str | None = None,
+    cls: type[ProviderError] | None = None,
+) -> ProviderError:
+    """The typed error for an HTTP status (a provider may choose ``cls`` itself)."""
+    if cls is None:
+        cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else ProviderError)
+    headers = headers or {}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return cls(
+        message,
+        provider=provider,
+        status=status,
+        request_id=lowered.get(request_id_header.lower()),
+        code=code,
+        error_type=error_type,
+        retry_after=parse_retry_after(headers),
+    )
+
+
+def _default_parser(provider: str) -> ErrorParser:
+    def parse(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        text = body.decode("utf-8", "replace").strip()
+        try:
+            data = json.loads(text)
+            message = str(data.get("message") or data.get("error") or text)
+        except (ValueError, AttributeError):
+            message = text
+        return error_for_status(status, message[:500] or "HTTP error", provider=provider, headers=headers)
+
+    return parse
+
+
+class HttpClient:
+    """An aiohttp session with imagestream's timeouts and retry rules.
+
+    Created lazily by the pipeline, one per run (or one per
+    :class:`~imagestream.Pipeline` used as an async context manager, to reuse
+    connections). Closing it closes every connection it opened.
+
+    Args:
+        connect_timeout: Seconds to connect.
+        stall_timeout: Seconds without data before a read fails.
+        retry: The retry policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = _defaults.CONNECT_TIMEOUT,
+        stall_timeout: float = _defaults.STALL_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.stall_timeout = stall_timeout
+        self.retry = retry or RetryPolicy()
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The underlying ``aiohttp.ClientSession`` (created on first use)."""
+        if self._session is None or self._session.closed:
+            import aiohttp
+
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout
+            )
+            # auto_decompress stays on: providers may gzip JSON bodies.
+            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=True)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session and every connection it holds."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        provider: str,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: Any = None,
+        parse_error: ErrorParser | None = None,
+        retry: RetryPolicy | None = None,
+        stall_timeout: float | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send a request; return the response once its status is 2xx.
+
+        Retries (with backoff and jitter, honouring ``Retry-After``) on
+        retryable statuses and on connection errors. ``data`` may be a callable
+        that builds a fresh body for each attempt (multipart forms cannot be
+        sent twice).
+
+        Raises:
+            ProviderError: A subclass chosen by ``parse_error`` for an error status.
+            APIConnectionError: No connection could be made.
+            APITimeoutError: Connecting or waiting for the headers timed out.
+        """
+        import aiohttp
+
+        policy = retry or self.retry
+        parse = parse_error or _default_parser(provider)
+        read_timeout = stall_timeout if stall_timeout is not None else self.stall_timeout
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.connect_timeout,
+            sock_connect=self.connect_timeout,
+            sock_read=read_timeout,
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            body = data() if callable(data) else data
+            error: ProviderError
+            try:
+                response = await self.session.request(
+                    method, url, headers=dict(headers or {}), json=json_body, data=body, timeout=timeout
+                )
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                error = APITimeoutError(
+                    f"no response within the timeout ({type(exc).__name__})", provider=provider
+                )
+            except aiohttp.ClientError as exc:
+                error = APIConnectionError(f"cannot reach {_origin(url)}: {exc}", provider=provider)
+            else:
+                if response.status < 300:
+                    return response
+                try:
+                    raw = await _read_capped(response, _defaults.MAX_ERROR_BODY)
+                except (aiohttp.ClientError, TimeoutError):
+                    raw = b""
+                finally:
+                    response.release()
+                error = parse(response.status, raw, response.headers)
+                if error.status is None:
+                    error.status = response.status
+                if response.status not in policy.statuses:
+                    raise error
+            wait = policy.delay(attempt, getattr(error, "retry_after", None))
+            if wait is None:
+                raise error
+            log.info(
+                "%s: %s; retrying in %.2fs (attempt %d of %d)",
+                provider,
+                error.message,
+                wait,
+                attempt,
+                policy.max_retries,
+            )
+            await asyncio.sleep(wait)
+
+    async def iter_body(self, response: aiohttp.ClientResponse, *, provider: str) -> AsyncIterator[bytes]:
+        """Yield body bytes as they arrive; typed errors for stalls and breaks.
+
+        The stall timeout was set when the request was sent. The response is
+        released when the iterator finishes or is closed.
+        """
+        import aiohttp
+
+        received = 0
+        try:
+            async for piece in response.content.iter_any():
+                received += len(piece)
+                yield piece
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise APITimeoutError(
+                f"stream stalled: no data for {self.stall_timeout:g}s after {received} bytes",
+                provider=provider,
+                hint="raise the stall timeout (timeout=) if the provider is just slow",
+            ) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:
+            raise StreamInterruptedError(
+                f"connection lost after {received} bytes: {exc or type(exc).__name__}",
+                provider=provider,
+                status=response.status,
+            ) from None
+        finally:
+            response.release()
+
+    async def read_body(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        provider: str,
+        limit: int = _defaults.MAX_RESPONSE_BYTES,
+    ) -> bytes:
+        """Read a whole body, refusing one larger than ``limit`` bytes."""
+        pieces = []
+        size = 0
+        async for piece in self.iter_body(response, provider=provider):
+            size += len(piece)
+            if size > limit:
+                response.close()
+                raise ProviderError(
+                    f"response larger than {limit} bytes",
+                    provider=provider,
+                    status=response.status,
+                    hint="pass a larger max_response_bytes= option if this is expected",
+                )
+            pieces.append(piece)
+        return b"".join(pieces)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    pieces = []
+    size = 0
+    async for piece in response.content.iter_any():
+        pieces.append(piece)
+        size += len(piece)
+        if size >= limit:
+            break
+    return b"".join(pieces)[:limit]
+
+
+def _origin(url: str) -> str:
+    # Never echo a whole URL: some gateways put keys in query strings.
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the server"

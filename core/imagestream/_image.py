@@ -1,0 +1,149 @@
+"""``ImageData``: one image payload, as bytes or base64, converted lazily and once."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._sniff import image_size, sniff_mime
+from .errors import ImageValidationError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+__all__ = ["ImageData"]
+
+
+@attrs.define(frozen=True, slots=True, eq=False, repr=False)
+class ImageData:
+    """An image payload exactly as it arrived: raw bytes or a base64 string.
+
+    Providers wrap what the wire gave them (``ImageData.from_base64(b64)`` for
+    JSON, ``ImageData.from_bytes(raw)`` for msgpack or files) and pass it on
+    untouched. The other form is computed only when someone asks for it, and
+    then only once: a 2 MB base64 image that is only relayed is never decoded,
+    and one that is saved is decoded exactly once.
+
+    Base64 is decoded strictly (no whitespace, no stray characters, correct
+    padding); a payload that fails raises :class:`~imagestream.ImageValidationError`.
+
+    Attributes:
+        declared_mime_type: The type the provider said it sent, if it said.
+    """
+
+    _bytes: bytes | None = attrs.field(alias="raw_bytes", default=None)
+    _b64: str | None = attrs.field(alias="raw_b64", default=None)
+    declared_mime_type: str | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview, mime_type: str | None = None) -> ImageData:
+        """Wrap raw image bytes."""
+        return cls(raw_bytes=bytes(data), declared_mime_type=mime_type)
+
+    @classmethod
+    def from_base64(cls, b64: str | bytes, mime_type: str | None = None) -> ImageData:
+        """Wrap a base64 string (standard alphabet), decoded only when needed."""
+        if isinstance(b64, bytes):
+            b64 = b64.decode("ascii", "replace")
+        return cls(raw_b64=b64, declared_mime_type=mime_type)
+
+    @property
+    def data(self) -> bytes:
+        """The image bytes (decoded from base64 on first access, then cached)."""
+        if self._bytes is None:
+            try:
+                decoded = binascii.a2b_base64(self._b64 or "", strict_mode=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ImageValidationError(f"image payload is not valid base64: {exc}") from None
+            object.__setattr__(self, "_bytes", decoded)
+            return decoded
+        return self._bytes
+
+    @property
+    def b64(self) -> str:
+        """The payload as base64 (encoded on first access if it came as bytes)."""
+        if self._b64 is None:
+            encoded = binascii.b2a_base64(self._bytes or b"", newline=False).decode("ascii")
+            object.__setattr__(self, "_b64", encoded)
+            return encoded
+        return self._b64
+
+    @property
+    def arrived_as_base64(self) -> bool:
+        """True when the provider sent base64 (and bytes may not be decoded yet)."""
+        return self._b64 is not None and self._bytes is None
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the decoded image in bytes, computed without decoding."""
+        if self._bytes is not None:
+            return len(self._bytes)
+        b64 = self._b64 or ""
+        return len(b64) * 3 // 4 - (len(b64) - len(b64.rstrip("=")))
+
+    def head(self, n: int = 32) -> bytes:
+        """The first ``n`` bytes (at most), decoding only what that needs."""
+        if self._bytes is not None:
+            return self._bytes[:n]
+        chars = (n + 2) // 3 * 4
+        try:
+            return binascii.a2b_base64((self._b64 or "")[:chars])[:n]
+        except (binascii.Error, ValueError):
+            return b""
+
+    @property
+    def mime_type(self) -> str | None:
+        """The type sniffed from the magic bytes, else the declared one."""
+        return sniff_mime(self.head(16)) or self.declared_mime_type
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """``(width, height)`` read from the image header (decodes the payload)."""
+        return image_size(self.data)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the image bytes."""
+        return hashlib.sha256(self.data).hexdigest()
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the image atomically to ``path``; refuse to replace a file unless asked."""
+        from ._saving import write_atomic
+
+        return write_atomic(Path(path), self.data, overwrite=overwrite)
+
+    def to_pil(self) -> PILImage:
+        """Open the image with Pillow (an optional dependency)."""
+        try:
+            from PIL import Image
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pil() needs Pillow: pip install pillow") from None
+        import io
+
+        return Image.open(io.BytesIO(self.data))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImageData):
+            return NotImplemented
+        if self._b64 is not None and other._b64 is not None:
+            return self._b64 == other._b64
+        return self.data == other.data
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+    def __repr__(self) -> str:
+        form = "base64" if self.arrived_as_base64 else "bytes"
+        return f"ImageData({self.mime_type or 'unknown type'}, {self.nbytes} bytes, as {form})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"b": self._bytes, "s": self._b64, "m": self.declared_mime_type}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "_bytes", state["b"])
+        object.__setattr__(self, "_b64", state["s"])
+        object.__setattr__(self, "declared_mime_type", state["m"])

@@ -1,0 +1,328 @@
+"""Plugin discovery and loading: one manager, entry points loaded lazily and once.
+
+Each entry point of the ``imagestream`` group is loaded on its own: a plugin
+that fails to import, registers a misspelled hook or raises while registering
+is reported by name (a warning, and ``imagestream plugins``) and left out; it
+never breaks the library or the CLI. Plugin authors set
+``IMAGESTREAM_STRICT_PLUGINS=1`` to turn those reports into errors.
+
+Environment:
+
+``IMAGESTREAM_LOAD_PLUGINS``
+    Comma-separated allow list of entry point names (or distribution names)
+    to load. Set but empty: load no installed plugin at all.
+``IMAGESTREAM_DISABLE_PLUGINS``
+    Comma-separated plugins not to register, built-ins included
+    (``analytics``, ``validation``, ``filesystem``, ``fake_streaming``,
+    ``native``) or entry point names.
+``IMAGESTREAM_STRICT_PLUGINS``
+    ``1`` to raise :class:`~imagestream.PluginLoadError` instead of warning.
+``IMAGESTREAM_TRACE_PLUGINS``
+    ``1`` to print every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from ._registry import Registry
+from .errors import PluginLoadError
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "PluginManager",
+    "PluginWarning",
+    "get_plugin_manager",
+    "reset_plugin_manager",
+]
+
+ENTRY_POINT_GROUP = "imagestream"
+
+BUILTIN_PLUGINS: dict[str, str] = {
+    "native": "imagestream._builtins.native",
+    "fake_streaming": "imagestream._builtins.fake_streaming",
+    "validation": "imagestream._builtins.validation:Validation.from_env",
+    "analytics": "imagestream._builtins.analytics:Analytics",
+    "filesystem": "imagestream._builtins.filesystem:FilesystemSaver",
+}
+"""Built-in plugins: ordinary plugins, registered first, so installed ones win.
+
+A value is a module, or ``module:factory`` for a plugin object built by calling
+``factory()``.
+"""
+
+CORE_PLUGINS = ("native", "fake_streaming")
+"""The built-ins a :class:`~imagestream.Pipeline` always has: they are how providers run."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load and was left out."""
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``imagestream plugins`` reports about one plugin.
+
+    Attributes:
+        name: Entry point name (or built-in name).
+        version: Version of the distribution that provides it.
+        distribution: Name of that distribution.
+        hooks: The hooks it implements.
+        status: ``"loaded"``, ``"failed"`` or ``"disabled"``.
+        error: Why it failed, when it did.
+        builtin: True for plugins that ship with the core.
+    """
+
+    name: str
+    version: str | None
+    distribution: str | None
+    hooks: tuple[str, ...] = ()
+    status: str = "loaded"
+    error: str | None = None
+    builtin: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return attrs.asdict(self)
+
+
+def _env_list(name: str) -> list[str] | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _describe_exception(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def load_builtin(name: str) -> object:
+    """Import built-in plugin ``name`` and return the plugin object."""
+    module_name, _, factory = BUILTIN_PLUGINS[name].partition(":")
+    target: Any = importlib.import_module(module_name)
+    if not factory:
+        return target
+    for attr in factory.split("."):
+        target = getattr(target, attr)
+    return target()
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager with imagestream's hook specs, failure reports and a registry.
+
+    Args:
+        strict: Raise on any plugin failure instead of warning.
+    """
+
+    def __init__(self, *, strict: bool = False) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.strict = strict
+        self.infos: dict[str, PluginInfo] = {}
+        self.registry = Registry(self)
+        if _truthy("IMAGESTREAM_TRACE_PLUGINS"):
+            self.trace.root.setwriter(sys.stderr.write)
+            self.enable_tracing()
+
+    # -- registration ------------------------------------------------------
+
+    def add_plugin(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        version: str | None = None,
+        distribution: str | None = None,
+        builtin: bool = False,
+    ) -> bool:
+        """Register ``plugin`` under ``name``, checking its hook names.
+
+        Returns False (after a warning, or raising in strict mode) when the
+        plugin is invalid: a hook name that no spec declares, or arguments a
+        spec does not have.
+        """
+        try:
+            self.register(plugin, name=name)
+            # Catches misspelled hook names, which pluggy otherwise ignores.
+            self.check_pending()
+        except Exception as exc:
+            if self.get_plugin(name) is plugin:
+                self.unregister(plugin, name=name)
+            self._failed(name, exc, version=version, distribution=distribution, builtin=builtin)
+            return False
+        self.infos[name] = PluginInfo(
+            name=name,
+            version=version,
+            distribution=distribution,
+            hooks=tuple(sorted(h.name for h in self.get_hookcallers(plugin) or ())),
+            builtin=builtin,
+        )
+        self.registry.invalidate()
+        return True
+
+    def _failed(
+        self,
+        name: str,
+        exc: BaseException,
+        *,
+        version: str | None = None,
+        distribution: str | None = None,
+        builtin: bool = False,
+    ) -> None:
+        message = _describe_exception(exc)
+        self.infos[name] = PluginInfo(
+            name=name,
+            version=version,
+            distribution=distribution,
+            status="failed",
+            error=message,
+            builtin=builtin,
+        )
+        if self.strict:
+            raise PluginLoadError(name, message) from exc
+        warnings.warn(
+            f"imagestream plugin {name!r} failed to load and was skipped: {message}",
+            PluginWarning,
+            stacklevel=3,
+        )
+
+    def report_failure(self, name: str, exc: BaseException) -> None:
+        """Record that plugin ``name`` failed after loading (e.g. while registering)."""
+        info = self.infos.get(name)
+        self._failed(
+            name,
+            exc,
+            version=info.version if info else None,
+            distribution=info.distribution if info else None,
+            builtin=info.builtin if info else False,
+        )
+
+    def add_builtins(self, names: Iterable[str] = BUILTIN_PLUGINS, disabled: Iterable[str] = ()) -> None:
+        """Register built-in plugins by name, except ``disabled`` ones."""
+        skip = set(disabled)
+        for name in names:
+            if name in skip:
+                self._disabled(name, builtin=True)
+                continue
+            self.add_plugin(load_builtin(name), name, version=_core_version(), distribution="imagestream", builtin=True)
+
+    def _disabled(self, name: str, *, builtin: bool, version: str | None = None, dist: str | None = None) -> None:
+        self.infos[name] = PluginInfo(
+            name=name, version=version, distribution=dist, status="disabled", builtin=builtin
+        )
+
+    def load_entry_points(
+        self,
+        allow: list[str] | None = None,
+        disabled: Iterable[str] = (),
+    ) -> None:
+        """Load every ``imagestream`` entry point, each on its own.
+
+        Args:
+            allow: Only these entry point or distribution names (``None``: all).
+            disabled: Names to skip.
+        """
+        from importlib_metadata import entry_points
+
+        skip = set(disabled)
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist
+            dist_name = dist.name if dist is not None else None
+            version = dist.version if dist is not None else None
+            if self.get_plugin(ep.name) is not None or ep.name in self.infos:
+                continue  # the same entry point seen twice on sys.path
+            if allow is not None and ep.name not in allow and dist_name not in allow:
+                continue
+            if ep.name in skip:
+                self._disabled(ep.name, builtin=False, version=version, dist=dist_name)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self._failed(ep.name, exc, version=version, distribution=dist_name)
+                continue
+            self.add_plugin(plugin, ep.name, version=version, distribution=dist_name)
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """Every plugin seen: loaded, failed and disabled."""
+        return list(self.infos.values())
+
+
+_manager: PluginManager | None = None
+_lock = threading.Lock()
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide manager, created and loaded on first use."""
+    global _manager
+    if _manager is None:
+        with _lock:
+            if _manager is None:
+                _manager = _build_global_manager()
+    return _manager
+
+
+def _build_global_manager() -> PluginManager:
+    manager = PluginManager(strict=_truthy("IMAGESTREAM_STRICT_PLUGINS"))
+    disabled = _env_list("IMAGESTREAM_DISABLE_PLUGINS") or []
+    manager.add_builtins(disabled=disabled)
+    manager.load_entry_points(allow=_env_list("IMAGESTREAM_LOAD_PLUGINS"), disabled=disabled)
+    return manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the global manager; the next use loads plugins again (tests, notebooks)."""
+    global _manager
+    with _lock:
+        _manager = None
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin object or module with the global manager, at run time.
+
+    Returns the name it was registered under.
+
+    Raises:
+        PluginLoadError: The plugin is invalid (a misspelled hook, ...).
+    """
+    manager = get_plugin_manager()
+    plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
+    strict, manager.strict = manager.strict, True
+    try:
+        manager.add_plugin(plugin, plugin_name)
+    finally:
+        manager.strict = strict
+    return plugin_name
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin from the global manager by name (a no-op if absent)."""
+    manager = get_plugin_manager()
+    plugin = manager.get_plugin(name)
+    if plugin is not None:
+        manager.unregister(plugin, name=name)
+    manager.infos.pop(name, None)
+    manager.registry.invalidate()
+
+
+def _core_version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,137 @@
+"""``ImageRequest``: one generation request, and ``Secret``, a key that never prints."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["ImageRequest", "Secret", "parse_size"]
+
+
+@attrs.frozen(repr=False, eq=False)
+class Secret:
+    """An API key. Its ``repr`` and ``str`` never show the value; call :meth:`get`."""
+
+    _value: str = attrs.field(alias="value")
+
+    def get(self) -> str:
+        """The key itself, for an ``Authorization`` header and nothing else."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def _to_secret(value: str | Secret | None) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    return Secret(value) if value else None
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
+
+
+def parse_size(size: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``"1024x768"`` → ``(1024, 768)``; ``None`` and ``"auto"`` → ``None``.
+
+    Raises:
+        ConfigurationError: Anything else that is not ``WIDTHxHEIGHT``.
+    """
+    if size is None:
+        return None
+    if isinstance(size, tuple):
+        width, height = size
+    else:
+        if size.strip().lower() == "auto":
+            return None
+        match = _SIZE.match(size)
+        if not match:
+            raise ConfigurationError(
+                f"size {size!r} is not WIDTHxHEIGHT", hint="use e.g. --size 1024x1024"
+            )
+        width, height = int(match[1]), int(match[2])
+    if width <= 0 or height <= 0:
+        raise ConfigurationError(f"size {width}x{height} must be positive")
+    return width, height
+
+
+def _size_str(value: str | tuple[int, int] | None) -> str | None:
+    if isinstance(value, tuple):
+        return f"{value[0]}x{value[1]}"
+    return value
+
+
+def _options(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value) if value else {}
+
+
+@attrs.frozen
+class ImageRequest:
+    """Everything a provider needs to make images.
+
+    Common settings are fields; everything provider-specific goes in
+    ``options``, which the provider validates (and refuses what it does not
+    know, before any network call).
+
+    Attributes:
+        prompt: What to draw.
+        provider: Provider name (``None`` means the default provider).
+        model: Model id (``None`` means the provider's default).
+        size: ``"WIDTHxHEIGHT"``, ``"auto"``, or a provider's named size.
+        n: How many images.
+        steps: Sampler steps, for providers that have them.
+        seed: Seed, for providers that take one.
+        quality: Provider quality level (``"low"``, ``"high"``, ...).
+        output_format: ``"png"``, ``"jpeg"`` or ``"webp"``.
+        partial_images: How many partial images to stream, where supported.
+        negative_prompt: What not to draw, where supported.
+        api_key: The key (a :class:`Secret`; plain strings are wrapped).
+        base_url: Where the provider's API lives (proxies, gateways, tests).
+        timeout: Stall timeout in seconds between two chunks (``None``: default).
+        options: Provider-specific settings.
+    """
+
+    prompt: str
+    provider: str | None = None
+    model: str | None = None
+    size: str | None = attrs.field(default=None, converter=_size_str)
+    n: int = 1
+    steps: int | None = None
+    seed: int | None = None
+    quality: str | None = None
+    output_format: str | None = None
+    partial_images: int | None = None
+    negative_prompt: str | None = None
+    api_key: Secret | None = attrs.field(default=None, converter=_to_secret)
+    base_url: str | None = None
+    timeout: float | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
+
+    @property
+    def dimensions(self) -> tuple[int, int] | None:
+        """The size as ``(width, height)``, or ``None`` for "auto"/unset.
+
+        Raises:
+            ConfigurationError: The size is not ``WIDTHxHEIGHT``.
+        """
+        return parse_size(self.size)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """One provider option, or ``default``."""
+        return self.options.get(name, default)

@@ -1,0 +1,169 @@
+"""Writing images to disk: atomic, never overwriting silently, never escaping a folder."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+
+from ._sniff import EXTENSIONS, sniff_mime
+from .errors import SaveError, UnsafePathError
+
+__all__ = ["SaveOptions", "default_name", "safe_join", "write_atomic"]
+
+DEFAULT_OUT_DIR = Path("generated-images")
+
+
+@attrs.frozen
+class SaveOptions:
+    """Where and how images are saved.
+
+    Attributes:
+        out_dir: Directory for generated names (default ``generated-images``).
+        output: An explicit file path for the image (``--output``); with several
+            images, the second and later get ``-1``, ``-2``, ... before the suffix.
+        filename: A file name inside ``out_dir`` (checked: it may not escape it).
+        overwrite: Replace existing files instead of picking the next free name.
+    """
+
+    out_dir: Path = attrs.field(default=DEFAULT_OUT_DIR, converter=Path)
+    output: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    filename: str | None = None
+    overwrite: bool = False
+
+
+def default_name(mime_type: str | None, *, sample: int = 0, now: float | None = None) -> str:
+    """``image-<timestamp>[-<sample>].<ext>``, the timestamp in local time to the millisecond."""
+    now = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+    suffix = f"-{sample}" if sample else ""
+    return f"image-{stamp}{suffix}.{EXTENSIONS.get(mime_type or '', 'bin')}"
+
+
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_join(directory: Path, name: str) -> Path:
+    """``directory / name``, refusing any name that would land outside ``directory``.
+
+    Raises:
+        UnsafePathError: Absolute names, ``..`` components, control characters,
+            or a symlink that leads out of the directory.
+    """
+    if not name or _BAD_CHARS.search(name):
+        raise UnsafePathError(f"refusing unsafe file name {name!r}")
+    candidate = Path(name)
+    if candidate.is_absolute() or candidate.drive or ".." in candidate.parts:
+        raise UnsafePathError(
+            f"refusing file name {name!r}: it would be written outside {directory}",
+            hint="give a plain file name, or use --output for an explicit path",
+        )
+    target = directory / candidate
+    root = directory.resolve()
+    if not target.resolve().is_relative_to(root):
+        raise UnsafePathError(f"refusing file name {name!r}: it resolves outside {directory}")
+    return target
+
+
+def fix_suffix(path: Path, data: bytes) -> Path:
+    """Give ``path`` the extension that matches the image bytes.
+
+    A name without a suffix gets one; a wrong suffix (``.png`` on JPEG bytes) is
+    replaced, because a file that lies about its type breaks viewers.
+    """
+    ext = EXTENSIONS.get(sniff_mime(data) or "")
+    if ext is None:
+        return path
+    current = path.suffix.lower().lstrip(".")
+    if current == ext or (ext == "jpg" and current == "jpeg"):
+        return path
+    return path.with_suffix("." + ext)
+
+
+def numbered(path: Path, number: int) -> Path:
+    """``out.png`` → ``out-2.png`` (``number`` 0 gives ``path`` itself)."""
+    if number == 0:
+        return path
+    return path.with_name(f"{path.stem}-{number}{path.suffix}")
+
+
+def write_atomic(path: Path, data: bytes, *, overwrite: bool = False, max_tries: int = 1000) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path actually written.
+
+    The bytes go to a temporary file in the same directory, are flushed and
+    fsynced, and only then published under the final name, so a reader never
+    sees half an image and a crash leaves no partial file. Unless
+    ``overwrite``, an existing file is never replaced: the next free name
+    (``name-1.png``, ``name-2.png``, ...) is taken instead, without a race
+    (publishing uses a hard link, which fails if the name exists).
+
+    Raises:
+        SaveError: The directory cannot be created or written (read-only,
+            disk full, ...); nothing is left behind.
+    """
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise SaveError(f"cannot write to {directory}: {exc.strerror or exc}", path=path) from exc
+    tmp = Path(tmp_name)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            final = _publish(tmp, path, overwrite=overwrite, max_tries=max_tries)
+        except OSError as exc:
+            raise SaveError(f"cannot save {path}: {exc.strerror or exc}", path=path) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    _fsync_directory(directory)
+    return final
+
+
+def _publish(tmp: Path, path: Path, *, overwrite: bool, max_tries: int) -> Path:
+    if overwrite:
+        os.replace(tmp, path)
+        return path
+    for number in range(max_tries):
+        candidate = numbered(path, number)
+        try:
+            os.link(tmp, candidate)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            # Some file systems have no hard links: fall back to an exclusive
+            # create, which is as safe, then move the bytes in place.
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            try:
+                os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                continue
+            os.replace(tmp, candidate)
+        return candidate
+    raise SaveError(f"no free file name next to {path} after {max_tries} tries", path=path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the new directory entry durable; not possible on every platform.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
