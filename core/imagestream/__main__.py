@@ -1,0 +1,5 @@
+"""``python -m imagestream``: the command line."""
+
+from .cli import main
+
+main()

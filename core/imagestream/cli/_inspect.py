@@ -1,0 +1,46 @@
+"""``imagestream providers`` and ``imagestream plugins``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import click
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def providers(as_json: bool) -> None:
+    """List providers, their models, and whether they stream real previews."""
+    from .._api import list_providers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # failures are reported by 'imagestream plugins'
+        found = list_providers()
+    if as_json:
+        click.echo(json.dumps([p.describe() for p in found], indent=2))
+        return
+    if not found:
+        click.echo("no providers installed (pip install imagestream-procedural)")
+        return
+    for provider in found:
+        previews = "real previews" if provider.streams_previews else "no previews (fake streaming)"
+        key = f", key from ${provider.key_env}" if provider.key_env else ", no key"
+        click.echo(f"{provider.name}: {provider.description} [{previews}{key}]")
+        for model in provider.models:
+            mark = " (default)" if model.id == provider.default_model else ""
+            stream = "previews" if model.streams_previews else "no previews"
+            click.echo(f"  {model.id}{mark}  {stream}  {model.description}")
+
+
+@click.command()
+def plugins() -> None:
+    """List installed plugins as JSON: name, version, hooks, status (loaded/failed/disabled)."""
+    from .._plugins import get_plugin_manager
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the JSON says it all
+        manager = get_plugin_manager()
+        manager.registry.providers  # noqa: B018 - registering can fail too; report it
+        manager.registry.decoder_names  # noqa: B018
+    click.echo(json.dumps([info.as_dict() for info in manager.plugin_infos()], indent=2))
