@@ -51,7 +51,7 @@ async def agenerate(prompt: str | ImageRequest, *, provider: str | None = None, 
 
 def generate(prompt: str | ImageRequest, *, provider: str | None = None, **params: Any) -> GenerationResult:
     """Run one generation to the end, from synchronous code."""
-    return run_sync(agenerate(prompt, provider=provider, **params))
+    return run_sync(lambda: agenerate(prompt, provider=provider, **params))
 
 
 def get_provider(name: str | None = None) -> Provider:

@@ -163,9 +163,12 @@ class Pipeline:
         if manager is None:
             manager = PluginManager(strict=True)
             manager.add_builtins(CORE_PLUGINS)
-            for number, plugin in enumerate([*middleware, *plugins]):
+            # pluggy calls the most recently registered plugin first: register
+            # in reverse so hooks run in the order the lists give.
+            ordered = [*middleware, *plugins]
+            for number, plugin in reversed(list(enumerate(ordered))):
                 manager.add_plugin(plugin, f"{type(plugin).__name__}-{number}")
-            for number, func in enumerate(postprocessors):
+            for number, func in reversed(list(enumerate(postprocessors))):
                 manager.add_plugin(_PostprocessAdapter(func), f"postprocess-{number}")
             if saver is True:
                 manager.add_plugin(load_builtin("filesystem"), "filesystem", builtin=True)
@@ -237,7 +240,7 @@ class Pipeline:
 
     def generate(self, prompt: str | ImageRequest, **params: Any) -> GenerationResult:
         """:meth:`agenerate`, for code that is not async (runs its own event loop)."""
-        return run_sync(self.agenerate(prompt, **params))
+        return run_sync(lambda: self.agenerate(prompt, **params))
 
     async def _run(
         self,
@@ -340,12 +343,13 @@ async def _shielded(awaitable: Awaitable[Any]) -> None:
         pass
 
 
-def run_sync(coro: Awaitable[T]) -> T:
-    """Run ``coro`` to completion from synchronous code.
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run the awaitable that ``make()`` returns to completion, from synchronous code.
 
     Raises:
         RuntimeError: Called from inside a running event loop (use the async
-            twin there instead).
+            twin there instead). ``make`` is not called then, so no coroutine
+            is left un-awaited.
     """
     try:
         asyncio.get_running_loop()
@@ -357,6 +361,6 @@ def run_sync(coro: Awaitable[T]) -> T:
         )
 
     async def main() -> T:
-        return await coro
+        return await make()
 
     return asyncio.run(main())

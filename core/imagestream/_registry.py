@@ -146,7 +146,7 @@ class Registry:
         # one go) so every registration is attributed to its plugin and one
         # broken plugin cannot hide the others.
         hook = getattr(self._manager.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order: built-ins first
+        for impl in hook.get_hookimpls():  # registration order: built-ins first
             try:
                 impl.function(register=make_register(impl.plugin_name))
             except Exception as exc:

@@ -1,0 +1,78 @@
+"""Developer tasks: ``nox`` runs tests, lint, typecheck and docs; ``nox -s bench`` the benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+
+ROOT = Path(__file__).parent
+# Order matters only for readability: pip resolves the local distributions together.
+PLUGINS = [
+    "plugins/imagestream-sse",
+    "plugins/imagestream-msgpack",
+    "plugins/imagestream-procedural",
+    "plugins/imagestream-openai",
+    "plugins/imagestream-novelai",
+]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-asyncio>=0.24",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6.100",
+    "pillow>=10",
+    "pyyaml>=6",
+    "openai>=1.60",
+]
+PEERS = ["openai>=1.60", "httpx-sse>=0.4", "orjson", "pybase64"]
+
+
+def _install_project(session: nox.Session, *extra: str) -> None:
+    editable = ["-e", "."]
+    for plugin in PLUGINS:
+        if (ROOT / plugin / "pyproject.toml").exists():
+            editable += ["-e", plugin]
+    session.install(*editable, *extra)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run every test: the core's and each plugin's."""
+    _install_project(session, *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the core and every plugin's sources."""
+    _install_project(session, "mypy>=1.10", "pillow>=10", "types-PyYAML")
+    sources = ["core/imagestream"] + [
+        str(path) for path in sorted(ROOT.glob("plugins/*/src/*")) if path.is_dir()
+    ]
+    session.run("mypy", "--strict", *sources)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation; warnings are errors."""
+    _install_project(session, "sphinx>=7", "myst-parser>=3")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against peers, in one process each; prints medians and ratios."""
+    _install_project(session, *PEERS)
+    for script in sorted(ROOT.glob("bench/bench_*.py")):
+        session.run("python", str(script), *session.posargs)
