@@ -10,7 +10,17 @@ import pytest
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Print the versions that matter for reproducing a failure."""
-    names = ["imagestream", "pluggy", "attrs", "cattrs", "aiohttp", "msgpack", "click", "pillow", "openai"]
+    names = [
+        "imagestream",
+        "pluggy",
+        "attrs",
+        "cattrs",
+        "aiohttp",
+        "msgpack",
+        "click",
+        "pillow",
+        "openai",
+    ]
     versions = []
     for name in names:
         try:

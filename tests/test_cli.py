@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import imagestream
 import pytest
 from click.testing import CliRunner
-
-import imagestream
 from imagestream._plugins import reset_plugin_manager
 from imagestream.cli import main
 
@@ -19,7 +18,11 @@ pytest.importorskip("imagestream_procedural", reason="the offline provider plugi
 
 @pytest.fixture(autouse=True)
 def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name in ("IMAGESTREAM_LOAD_PLUGINS", "IMAGESTREAM_DISABLE_PLUGINS", "IMAGESTREAM_STRICT_PLUGINS"):
+    for name in (
+        "IMAGESTREAM_LOAD_PLUGINS",
+        "IMAGESTREAM_DISABLE_PLUGINS",
+        "IMAGESTREAM_STRICT_PLUGINS",
+    ):
         monkeypatch.delenv(name, raising=False)
     reset_plugin_manager()
     yield
@@ -31,8 +34,19 @@ def _run(*args: str) -> Any:
 
 
 def test_generate_json_reports_and_saves(tmp_path: Path) -> None:
-    result = _run("generate", "a simple red circle", "--size", "64x48", "--steps", "5", "--seed", "3",
-                  "--out-dir", str(tmp_path), "--json")
+    result = _run(
+        "generate",
+        "a simple red circle",
+        "--size",
+        "64x48",
+        "--steps",
+        "5",
+        "--seed",
+        "3",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"images", "previews", "text", "usage", "analytics"}
@@ -50,7 +64,9 @@ def test_generate_json_reports_and_saves(tmp_path: Path) -> None:
     assert "saved" in result.stderr
 
 
-def test_default_output_is_generated_images_in_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_output_is_generated_images_in_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = _run("generate", "a blue square on yellow", "--size", "32x32", "--steps", "2")
     assert result.exit_code == 0, result.stderr
@@ -60,7 +76,17 @@ def test_default_output_is_generated_images_in_cwd(tmp_path: Path, monkeypatch: 
 
 def test_output_never_overwrites_silently(tmp_path: Path) -> None:
     target = tmp_path / "out.png"
-    args = ["generate", "a red circle", "--size", "32x32", "--steps", "1", "--output", str(target), "--json"]
+    args = [
+        "generate",
+        "a red circle",
+        "--size",
+        "32x32",
+        "--steps",
+        "1",
+        "--output",
+        str(target),
+        "--json",
+    ]
     first = json.loads(_run(*args).stdout)["images"][0]["path"]
     second = json.loads(_run(*args).stdout)["images"][0]["path"]
     assert (first, second) == (str(target), str(tmp_path / "out-1.png"))
@@ -69,8 +95,23 @@ def test_output_never_overwrites_silently(tmp_path: Path) -> None:
 
 
 def test_format_and_n(tmp_path: Path) -> None:
-    result = _run("generate", "a lighthouse at dusk", "-n", "2", "--format", "webp", "--size", "32x32",
-                  "--steps", "3", "--partial-images", "1", "--out-dir", str(tmp_path), "--json")
+    result = _run(
+        "generate",
+        "a lighthouse at dusk",
+        "-n",
+        "2",
+        "--format",
+        "webp",
+        "--size",
+        "32x32",
+        "--steps",
+        "3",
+        "--partial-images",
+        "1",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+    )
     report = json.loads(result.stdout)
     assert [img["mime_type"] for img in report["images"]] == ["image/webp", "image/webp"]
     assert report["previews"] == 2  # one per sample
@@ -86,8 +127,12 @@ def test_format_and_n(tmp_path: Path) -> None:
         (["-m", "sdxl"], "unknown model 'sdxl'"),
     ],
 )
-def test_errors_are_one_clear_line_without_traceback(args: list[str], message: str, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["generate", "a red circle", "--out-dir", str(tmp_path), *args])
+def test_errors_are_one_clear_line_without_traceback(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        main, ["generate", "a red circle", "--out-dir", str(tmp_path), *args]
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
@@ -98,18 +143,45 @@ def test_errors_are_one_clear_line_without_traceback(args: list[str], message: s
 
 def test_verbose_shows_the_traceback() -> None:
     with pytest.raises(imagestream.ConfigurationError):
-        CliRunner().invoke(main, ["generate", "x", "--size", "huge", "--verbose"], catch_exceptions=False)
+        CliRunner().invoke(
+            main, ["generate", "x", "--size", "huge", "--verbose"], catch_exceptions=False
+        )
 
 
 def test_quiet_prints_nothing_on_stderr(tmp_path: Path) -> None:
-    result = _run("generate", "a red circle", "--size", "32x32", "--steps", "1", "-q", "--out-dir", str(tmp_path))
+    result = _run(
+        "generate",
+        "a red circle",
+        "--size",
+        "32x32",
+        "--steps",
+        "1",
+        "-q",
+        "--out-dir",
+        str(tmp_path),
+    )
     assert result.exit_code == 0
     assert result.stderr == ""
 
 
 def test_options_values_are_json_literals(tmp_path: Path) -> None:
-    result = _run("generate", "a red circle", "--size", "32x32", "--steps", "2", "-o", "preview_quality", "50",
-                  "-o", "preview_format", "png", "--out-dir", str(tmp_path), "--json")
+    result = _run(
+        "generate",
+        "a red circle",
+        "--size",
+        "32x32",
+        "--steps",
+        "2",
+        "-o",
+        "preview_quality",
+        "50",
+        "-o",
+        "preview_format",
+        "png",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
 
 
@@ -127,7 +199,15 @@ def test_plugins_is_json() -> None:
     by_name = {info["name"]: info for info in infos}
     assert by_name["procedural"]["status"] == "loaded"
     assert by_name["procedural"]["distribution"] == "imagestream-procedural"
-    assert set(by_name["procedural"]) == {"name", "version", "distribution", "hooks", "status", "error", "builtin"}
+    assert set(by_name["procedural"]) == {
+        "name",
+        "version",
+        "distribution",
+        "hooks",
+        "status",
+        "error",
+        "builtin",
+    }
 
 
 def test_progress_is_off_when_stderr_is_not_a_terminal() -> None:

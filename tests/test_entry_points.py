@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-GOOD = '''
+GOOD = """
 import imagestream
 from imagestream.testing import ScriptedProvider, make_png
 
@@ -26,15 +26,15 @@ from imagestream.testing import ScriptedProvider, make_png
 def register_providers(register):
     png = make_png(4, 4)
     register(ScriptedProvider("tmpgood", [imagestream.ImageFinal(imagestream.ImageData.from_bytes(png))]))
-'''
+"""
 BROKEN = "raise ImportError('this plugin is broken on purpose')\n"
-TYPO = '''
+TYPO = """
 import imagestream
 
 @imagestream.hookimpl
 def register_provider(register):  # missing "s": must be caught
     pass
-'''
+"""
 
 
 def _install(site: Path, dist: str, module: str, source: str, ep_name: str) -> None:
@@ -55,7 +55,9 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
-def _run(site: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    site: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IMAGESTREAM_")}
     environ["PYTHONPATH"] = os.pathsep.join([str(site), environ.get("PYTHONPATH", "")])
     environ.update(env or {})
@@ -99,8 +101,12 @@ def test_cli_still_works_with_a_broken_plugin(site: Path, tmp_path: Path) -> Non
 
 
 def test_strict_mode_fails_on_the_broken_plugin(site: Path) -> None:
-    proc = _run(site, "-c", "import imagestream; imagestream.get_plugin_manager()",
-                env={"IMAGESTREAM_STRICT_PLUGINS": "1"})
+    proc = _run(
+        site,
+        "-c",
+        "import imagestream; imagestream.get_plugin_manager()",
+        env={"IMAGESTREAM_STRICT_PLUGINS": "1"},
+    )
     assert proc.returncode != 0
     assert "PluginLoadError" in proc.stderr
     assert "tmpbroken" in proc.stderr or "tmptypo" in proc.stderr
@@ -115,8 +121,13 @@ def test_allow_list_loads_only_named_plugins(site: Path) -> None:
 
 
 def test_disable_list_blocks_builtins_and_installed(site: Path) -> None:
-    proc = _run(site, "-m", "imagestream", "plugins",
-                env={"IMAGESTREAM_DISABLE_PLUGINS": "validation,tmpbroken"})
+    proc = _run(
+        site,
+        "-m",
+        "imagestream",
+        "plugins",
+        env={"IMAGESTREAM_DISABLE_PLUGINS": "validation,tmpbroken"},
+    )
     statuses = {item["name"]: item["status"] for item in json.loads(proc.stdout)}
     assert statuses["validation"] == "disabled"
     assert statuses["tmpbroken"] == "disabled"

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import pytest
-
 import imagestream
+import pytest
 from imagestream import (
     ImageData,
     ImageFinal,
@@ -62,19 +61,32 @@ async def test_chunks_flow_through_middleware_in_order() -> None:
     recorder = Recorder()
     pipe = Pipeline(ScriptedProvider("s", _script()), middleware=[recorder])
     chunks = [c async for c in pipe.stream("a red circle")]
-    assert [c.kind for c in chunks] == ["text_delta", "image_preview", "image_preview", "image_final", "usage"]
+    assert [c.kind for c in chunks] == [
+        "text_delta",
+        "image_preview",
+        "image_preview",
+        "image_final",
+        "usage",
+    ]
     assert recorder.calls == ["request", *[c.kind for c in chunks], "result"]
 
 
 async def test_result_collects_everything() -> None:
-    pipe = Pipeline(ScriptedProvider("s", _script()), middleware=[imagestream.AnalyticsMiddleware()])
+    pipe = Pipeline(
+        ScriptedProvider("s", _script()), middleware=[imagestream.AnalyticsMiddleware()]
+    )
     result = await pipe.agenerate("x")
     assert result.text == "drawing"
     assert len(result.previews) == 2
     assert result.images[0].image.data == PNG
     assert result.usage == Usage(input_tokens=4, output_tokens=10)
     assert result.analytics is not None
-    assert result.analytics.chunks == {"text_delta": 1, "image_preview": 2, "image_final": 1, "usage": 1}
+    assert result.analytics.chunks == {
+        "text_delta": 1,
+        "image_preview": 2,
+        "image_final": 1,
+        "usage": 1,
+    }
     assert result.analytics.first_preview_s is not None
     assert result.analytics.first_final_s >= result.analytics.first_preview_s  # type: ignore[operator]
     assert result.analytics.image_bytes == 3 * len(PNG)
@@ -82,7 +94,10 @@ async def test_result_collects_everything() -> None:
 
 async def test_generate_only_provider_is_fake_streamed_and_marked_synthetic() -> None:
     response = ProviderResponse(
-        images=[ImageFinal(ImageData.from_bytes(PNG)), ImageFinal(ImageData.from_bytes(PNG), sample=1)],
+        images=[
+            ImageFinal(ImageData.from_bytes(PNG)),
+            ImageFinal(ImageData.from_bytes(PNG), sample=1),
+        ],
         text="a caption",
         usage=Usage(output_tokens=3),
     )
@@ -162,7 +177,9 @@ async def test_cancellation_closes_stream_and_reaches_on_error() -> None:
 async def test_error_mid_stream_keeps_what_arrived() -> None:
     script = [*_script()[:3], imagestream.StreamInterruptedError("connection lost", provider="s")]
     recorder = Recorder()
-    pipe = Pipeline(ScriptedProvider("s", script), middleware=[recorder, imagestream.AnalyticsMiddleware()])
+    pipe = Pipeline(
+        ScriptedProvider("s", script), middleware=[recorder, imagestream.AnalyticsMiddleware()]
+    )
     with pytest.raises(imagestream.StreamInterruptedError) as info:
         await pipe.agenerate("x")
     partial = info.value.partial
@@ -186,7 +203,9 @@ async def test_on_request_can_rewrite_and_later_hooks_see_it() -> None:
 
     class Upper:
         @imagestream.hookimpl
-        def on_request(self, request: imagestream.ImageRequest, context: Any) -> imagestream.ImageRequest:
+        def on_request(
+            self, request: imagestream.ImageRequest, context: Any
+        ) -> imagestream.ImageRequest:
             return attrs.evolve(request, prompt=request.prompt.upper())
 
     class Spy:
@@ -241,7 +260,9 @@ async def test_custom_saver_function(tmp_path: Path) -> None:
 
     def saver(image: ImageFinal, options: imagestream.SaveOptions) -> imagestream.SavedImage:
         saved.append(image)
-        return imagestream.SavedImage(path=tmp_path / "x.png", mime_type="image/png", bytes=1, sha256="0")
+        return imagestream.SavedImage(
+            path=tmp_path / "x.png", mime_type="image/png", bytes=1, sha256="0"
+        )
 
     result = await Pipeline(ScriptedProvider("s", _script()), saver=saver).agenerate("x", save=True)
     assert len(saved) == 1 and result.saved[0].path.name == "x.png"
@@ -277,7 +298,9 @@ def test_sync_generate_works() -> None:
     assert len(result.images) == 1
 
 
-async def test_disabled_fake_streaming_gives_a_clear_error(imagestream_plugins: Any, monkeypatch: Any) -> None:
+async def test_disabled_fake_streaming_gives_a_clear_error(
+    imagestream_plugins: Any, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("IMAGESTREAM_DISABLE_PLUGINS", "fake_streaming")
     imagestream._plugins.reset_plugin_manager()
     response = ProviderResponse(images=[ImageFinal(ImageData.from_bytes(PNG))])

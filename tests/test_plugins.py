@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 import imagestream
+import pytest
 from imagestream._plugins import PluginManager, PluginWarning, reset_plugin_manager
 from imagestream.testing import ScriptedProvider, provider_plugin
 

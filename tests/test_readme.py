@@ -12,8 +12,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-IGNORED = {".git", ".venv", ".nox", "generated-images", "_build", "__pycache__", ".pytest_cache",
-           ".mypy_cache", ".ruff_cache", ".hypothesis"}
+IGNORED = {
+    ".git",
+    ".venv",
+    ".nox",
+    "generated-images",
+    "_build",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+}
 
 
 def quickstart_commands() -> list[str]:
@@ -21,7 +31,10 @@ def quickstart_commands() -> list[str]:
     text = README.read_text()
     match = re.search(r"^## Quickstart\n(.*?)(?=^## )", text, re.S | re.M)
     assert match, "README has no '## Quickstart' section"
-    return [block.strip() for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", match.group(1), re.S)]
+    return [
+        block.strip()
+        for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", match.group(1), re.S)
+    ]
 
 
 def test_quickstart_has_the_two_commands() -> None:
@@ -45,18 +58,28 @@ def _copy_checkout(target: Path) -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(os.environ.get("IMAGESTREAM_SKIP_QUICKSTART") == "1", reason="IMAGESTREAM_SKIP_QUICKSTART=1")
+@pytest.mark.skipif(
+    os.environ.get("IMAGESTREAM_SKIP_QUICKSTART") == "1", reason="IMAGESTREAM_SKIP_QUICKSTART=1"
+)
 def test_first_command_installs_and_draws_an_image(tmp_path: Path) -> None:
     """Run the first Quickstart command verbatim in a fresh copy with a fresh HOME."""
     checkout = tmp_path / "imagestream"
     _copy_checkout(checkout)
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGESTREAM_", "VIRTUAL_ENV", "PYTHON"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IMAGESTREAM_", "VIRTUAL_ENV", "PYTHON"))
+    }
     env["HOME"] = str(home)
     proc = subprocess.run(
         ["bash", "-c", quickstart_commands()[0]],
-        cwd=checkout, env=env, capture_output=True, text=True, timeout=850,
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=850,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     images = list((checkout / "generated-images").glob("image-*.png"))

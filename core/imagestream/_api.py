@@ -19,7 +19,9 @@ def _global_pipeline() -> Pipeline:
     return Pipeline(manager=get_plugin_manager())
 
 
-def stream(prompt: str | ImageRequest, *, provider: str | None = None, **params: Any) -> ChunkStream:
+def stream(
+    prompt: str | ImageRequest, *, provider: str | None = None, **params: Any
+) -> ChunkStream:
     """Stream one generation as chunks, with every installed plugin.
 
     ::
@@ -42,14 +44,18 @@ def stream(prompt: str | ImageRequest, *, provider: str | None = None, **params:
     return _global_pipeline().stream(prompt, **params)
 
 
-async def agenerate(prompt: str | ImageRequest, *, provider: str | None = None, **params: Any) -> GenerationResult:
+async def agenerate(
+    prompt: str | ImageRequest, *, provider: str | None = None, **params: Any
+) -> GenerationResult:
     """Run one generation to the end; the async twin of :func:`generate`."""
     if provider is not None:
         params["provider"] = provider
     return await _global_pipeline().agenerate(prompt, **params)
 
 
-def generate(prompt: str | ImageRequest, *, provider: str | None = None, **params: Any) -> GenerationResult:
+def generate(
+    prompt: str | ImageRequest, *, provider: str | None = None, **params: Any
+) -> GenerationResult:
     """Run one generation to the end, from synchronous code."""
     return run_sync(lambda: agenerate(prompt, provider=provider, **params))
 

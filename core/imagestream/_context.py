@@ -31,7 +31,17 @@ class RunContext:
         logger: The ``imagestream`` logger (never log keys).
     """
 
-    __slots__ = ("_decoders", "_generate", "_http", "logger", "provider", "request", "run_id", "started", "state")
+    __slots__ = (
+        "_decoders",
+        "_generate",
+        "_http",
+        "logger",
+        "provider",
+        "request",
+        "run_id",
+        "started",
+        "state",
+    )
 
     def __init__(
         self,

@@ -11,10 +11,10 @@ from typing import Any, Protocol, TypeVar
 
 __all__ = ["Decoder", "DecoderFactory", "get_decoder"]
 
-E_co = TypeVar("E_co", covariant=True)
+E = TypeVar("E")
 
 
-class Decoder(Protocol[E_co]):
+class Decoder(Protocol[E]):
     """An incremental decoder: bytes in, complete events out.
 
     ``feed`` returns the events the new bytes completed; ``close`` returns what
@@ -23,9 +23,9 @@ class Decoder(Protocol[E_co]):
     how the bytes were split.
     """
 
-    def feed(self, data: bytes) -> list[E_co]: ...
+    def feed(self, data: bytes) -> list[E]: ...
 
-    def close(self) -> list[E_co]: ...
+    def close(self) -> list[E]: ...
 
 
 DecoderFactory = Callable[..., Decoder[Any]]

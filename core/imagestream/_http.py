@@ -94,7 +94,9 @@ def _default_parser(provider: str) -> ErrorParser:
             message = str(data.get("message") or data.get("error") or text)
         except (ValueError, AttributeError):
             message = text
-        return error_for_status(status, message[:500] or "HTTP error", provider=provider, headers=headers)
+        return error_for_status(
+            status, message[:500] or "HTTP error", provider=provider, headers=headers
+        )
 
     return parse
 
@@ -186,7 +188,12 @@ class HttpClient:
             error: ProviderError
             try:
                 response = await self.session.request(
-                    method, url, headers=dict(headers or {}), json=json_body, data=body, timeout=timeout
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    json=json_body,
+                    data=body,
+                    timeout=timeout,
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 error = APITimeoutError(
@@ -221,7 +228,9 @@ class HttpClient:
             )
             await asyncio.sleep(wait)
 
-    async def iter_body(self, response: aiohttp.ClientResponse, *, provider: str) -> AsyncIterator[bytes]:
+    async def iter_body(
+        self, response: aiohttp.ClientResponse, *, provider: str
+    ) -> AsyncIterator[bytes]:
         """Yield body bytes as they arrive; typed errors for stalls and breaks.
 
         The stall timeout was set when the request was sent. The response is

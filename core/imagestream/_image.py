@@ -40,7 +40,9 @@ class ImageData:
     declared_mime_type: str | None = None
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview, mime_type: str | None = None) -> ImageData:
+    def from_bytes(
+        cls, data: bytes | bytearray | memoryview, mime_type: str | None = None
+    ) -> ImageData:
         """Wrap raw image bytes."""
         return cls(raw_bytes=bytes(data), declared_mime_type=mime_type)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
@@ -22,6 +22,7 @@ from ._context import RunContext
 from ._http import HttpClient
 from ._plugins import CORE_PLUGINS, PluginManager, get_plugin_manager, load_builtin
 from ._provider import Provider, ProviderResponse
+from ._registry import Registry
 from ._request import ImageRequest
 from ._result import GenerationResult
 from ._saving import SaveOptions
@@ -52,7 +53,9 @@ class _PostprocessAdapter:
         self.func = func
 
     @hookimpl
-    async def postprocess(self, image: ImageFinal, request: ImageRequest, context: RunContext) -> ImageFinal | None:
+    async def postprocess(
+        self, image: ImageFinal, request: ImageRequest, context: RunContext
+    ) -> ImageFinal | None:
         return await await_me_maybe(self.func(image, request))
 
 
@@ -61,14 +64,18 @@ class _SaverAdapter:
         self.func = func
 
     @hookimpl
-    async def save(self, image: ImageFinal, options: SaveOptions, context: RunContext) -> SavedImage:
+    async def save(
+        self, image: ImageFinal, options: SaveOptions, context: RunContext
+    ) -> SavedImage:
         return await await_me_maybe(self.func(image, options))
 
 
 _REQUEST_FIELDS = frozenset(a.name for a in attrs.fields(ImageRequest))
 
 
-def build_request(prompt: str | ImageRequest, defaults: Mapping[str, Any], params: Mapping[str, Any]) -> ImageRequest:
+def build_request(
+    prompt: str | ImageRequest, defaults: Mapping[str, Any], params: Mapping[str, Any]
+) -> ImageRequest:
     """An :class:`ImageRequest` from a prompt and keyword arguments.
 
     Keywords that are request fields set them; any other keyword becomes a
@@ -198,7 +205,7 @@ class Pipeline:
         wanted = name or (self._provider if isinstance(self._provider, str) else None)
         return self._lookup_registry().provider(wanted)
 
-    def _lookup_registry(self) -> Any:
+    def _lookup_registry(self) -> Registry:
         own = self.manager.registry
         if own.providers:
             return own
@@ -227,7 +234,9 @@ class Pipeline:
         provider = self.provider(request.provider)
         if request.provider is None:
             request = attrs.evolve(request, provider=provider.name)
-        result = GenerationResult(provider=provider.name, model=request.model or provider.default_model)
+        result = GenerationResult(
+            provider=provider.name, model=request.model or provider.default_model
+        )
         return ChunkStream(self._run(request, provider, result, save_options), result)
 
     async def agenerate(self, prompt: str | ImageRequest, **params: Any) -> GenerationResult:
@@ -263,17 +272,23 @@ class Pipeline:
         async def generate_hook() -> ProviderResponse:
             response = hook.generate(request=context.request, provider=provider, context=context)
             if response is None:
-                raise PluginError(f"provider {provider.name!r} implements neither stream nor generate")
+                raise PluginError(
+                    f"provider {provider.name!r} implements neither stream nor generate"
+                )
             return await await_me_maybe(response)
 
-        context = RunContext(request, provider, decoders=self._decoder, http=http, generate=generate_hook)
+        context = RunContext(
+            request, provider, decoders=self._decoder, http=http, generate=generate_hook
+        )
         chunk_hooks = [impl.function for impl in reversed(hook.on_chunk.get_hookimpls())]
         post_hooks = [impl.function for impl in reversed(hook.postprocess.get_hookimpls())]
         source: AsyncIterator[Chunk] | None = None
         try:
             for impl in reversed(hook.on_request.get_hookimpls()):
-                replaced = await await_me_maybe(impl.function(request=context.request, context=context))
-                if replaced is not None:
+                replaced = await await_me_maybe(
+                    impl.function(request=context.request, context=context)
+                )
+                if isinstance(replaced, ImageRequest):
                     context.request = replaced
             context.request = provider.validate(context.request)
             source = hook.stream(request=context.request, provider=provider, context=context)
@@ -282,15 +297,18 @@ class Pipeline:
                     f"nothing can stream provider {provider.name!r}",
                     hint="it cannot stream and the fake_streaming plugin is disabled",
                 )
-            async for chunk in source:
+            async for received in source:
+                chunk: Chunk = received
                 for func in chunk_hooks:
                     replaced_chunk = func(chunk=chunk, context=context)
                     if replaced_chunk is not None:
-                        chunk = replaced_chunk
+                        chunk = cast(Chunk, replaced_chunk)
                 if isinstance(chunk, ImageFinal):
                     for post in post_hooks:
-                        processed = await await_me_maybe(post(image=chunk, request=context.request, context=context))
-                        if processed is not None:
+                        processed = await await_me_maybe(
+                            post(image=chunk, request=context.request, context=context)
+                        )
+                        if isinstance(processed, ImageFinal):
                             chunk = processed
                     if save_options is not None:
                         await self._save(chunk, save_options, context, result)
@@ -326,7 +344,9 @@ class Pipeline:
         try:
             saved = self.manager.hook.save(image=chunk, options=options, context=context)
             if saved is None:
-                raise SaveError("no saver accepted the image", hint="the filesystem plugin is disabled")
+                raise SaveError(
+                    "no saver accepted the image", hint="the filesystem plugin is disabled"
+                )
             result.saved.append(await await_me_maybe(saved))
         except SaveError as exc:
             # Keep going: the image stays in the result and later images may still save.

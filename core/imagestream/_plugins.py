@@ -214,16 +214,26 @@ class PluginManager(pluggy.PluginManager):
             builtin=info.builtin if info else False,
         )
 
-    def add_builtins(self, names: Iterable[str] = BUILTIN_PLUGINS, disabled: Iterable[str] = ()) -> None:
+    def add_builtins(
+        self, names: Iterable[str] = BUILTIN_PLUGINS, disabled: Iterable[str] = ()
+    ) -> None:
         """Register built-in plugins by name, except ``disabled`` ones."""
         skip = set(disabled)
         for name in names:
             if name in skip:
                 self._disabled(name, builtin=True)
                 continue
-            self.add_plugin(load_builtin(name), name, version=_core_version(), distribution="imagestream", builtin=True)
+            self.add_plugin(
+                load_builtin(name),
+                name,
+                version=_core_version(),
+                distribution="imagestream",
+                builtin=True,
+            )
 
-    def _disabled(self, name: str, *, builtin: bool, version: str | None = None, dist: str | None = None) -> None:
+    def _disabled(
+        self, name: str, *, builtin: bool, version: str | None = None, dist: str | None = None
+    ) -> None:
         self.infos[name] = PluginInfo(
             name=name, version=version, distribution=dist, status="disabled", builtin=builtin
         )

@@ -41,7 +41,7 @@ class Pricing:
         """The cost of ``usage`` (and ``images`` images), or ``None`` if unknown."""
         total = 0.0
         known = False
-        parts = (
+        parts: tuple[tuple[int | None, float | None], ...] = (
             (usage.input_text_tokens, self.input_text),
             (usage.input_image_tokens, self.input_image),
             (usage.output_text_tokens, self.output_text),

@@ -127,14 +127,18 @@ class Registry:
     ) -> Callable[[str, DecoderFactory], None]:
         def register(name: str, factory: DecoderFactory) -> None:
             if not _NAME.match(name):
-                raise PluginError(f"plugin {plugin!r} registered a decoder with an invalid name {name!r}")
+                raise PluginError(
+                    f"plugin {plugin!r} registered a decoder with an invalid name {name!r}"
+                )
             if name in table and table[name][1] != plugin:
                 raise PluginError(
                     f"decoder {name!r} is registered by both {table[name][1]!r} and {plugin!r}",
                     hint="uninstall one, or disable it with IMAGESTREAM_DISABLE_PLUGINS",
                 )
             if not callable(factory):
-                raise PluginError(f"plugin {plugin!r} registered decoder {name!r} with a non-callable")
+                raise PluginError(
+                    f"plugin {plugin!r} registered decoder {name!r} with a non-callable"
+                )
             table[name] = (factory, plugin)
 
         return register

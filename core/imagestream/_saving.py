@@ -93,7 +93,9 @@ def numbered(path: Path, number: int) -> Path:
     return path.with_name(f"{path.stem}-{number}{path.suffix}")
 
 
-def write_atomic(path: Path, data: bytes, *, overwrite: bool = False, max_tries: int = 1000) -> Path:
+def write_atomic(
+    path: Path, data: bytes, *, overwrite: bool = False, max_tries: int = 1000
+) -> Path:
     """Write ``data`` to ``path`` atomically and return the path actually written.
 
     The bytes go to a temporary file in the same directory, are flushed and

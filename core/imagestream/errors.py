@@ -264,7 +264,9 @@ class DecoderLimitError(StreamDecodeError):
         value: The configured value, in bytes.
     """
 
-    def __init__(self, limit: str, value: int, *, offset: int | None = None, what: str = "") -> None:
+    def __init__(
+        self, limit: str, value: int, *, offset: int | None = None, what: str = ""
+    ) -> None:
         detail = f" ({what})" if what else ""
         super().__init__(
             f"{limit}={value} bytes exceeded{detail}",

@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from ._decoding import DecoderFactory
     from ._provider import Provider, ProviderResponse
     from ._request import ImageRequest
-    from ._result import GenerationResult
-    from ._saving import SavedImage, SaveOptions
+    from ._result import GenerationResult, SavedImage
+    from ._saving import SaveOptions
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -131,7 +131,9 @@ def register_decoders(register: Callable[[str, DecoderFactory], None]) -> None:
 
 
 @hookspec(firstresult=True)
-def stream(request: ImageRequest, provider: Provider, context: RunContext) -> AsyncIterator[Chunk] | None:
+def stream(
+    request: ImageRequest, provider: Provider, context: RunContext
+) -> AsyncIterator[Chunk] | None:
     """Produce the chunk stream for one request.
 
     Return an async iterator of chunks to handle the request, or ``None`` to

@@ -34,7 +34,13 @@ from ._provider import Provider, ProviderResponse
 from ._request import ImageRequest
 from .hookspecs import hookimpl
 
-__all__ = ["PluginHarness", "ScriptedProvider", "imagestream_plugins", "make_png", "provider_plugin"]
+__all__ = [
+    "PluginHarness",
+    "ScriptedProvider",
+    "imagestream_plugins",
+    "make_png",
+    "provider_plugin",
+]
 
 
 def make_png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:

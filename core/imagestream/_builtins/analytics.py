@@ -30,8 +30,17 @@ _KEY = "imagestream.analytics"
 class Tracker:
     """Running measurements of one run."""
 
-    __slots__ = ("chunks", "first_chunk", "first_final", "first_preview", "finals", "image_bytes",
-                 "started", "text_chars", "usage")
+    __slots__ = (
+        "chunks",
+        "finals",
+        "first_chunk",
+        "first_final",
+        "first_preview",
+        "image_bytes",
+        "started",
+        "text_chars",
+        "usage",
+    )
 
     def __init__(self, started: float) -> None:
         self.started = started

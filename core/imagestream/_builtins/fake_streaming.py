@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 
 @hookimpl(trylast=True)
-def stream(request: ImageRequest, provider: Provider, context: RunContext) -> AsyncIterator[Chunk] | None:
+def stream(
+    request: ImageRequest, provider: Provider, context: RunContext
+) -> AsyncIterator[Chunk] | None:
     """Accept any request whose provider cannot stream."""
     if provider.can_stream:
         return None

@@ -54,7 +54,9 @@ class FilesystemSaver:
     """Saves to the local file system, off the event loop (fsync can be slow)."""
 
     @hookimpl(trylast=True)
-    async def save(self, image: ImageFinal, options: SaveOptions, context: RunContext) -> SavedImage:
+    async def save(
+        self, image: ImageFinal, options: SaveOptions, context: RunContext
+    ) -> SavedImage:
         """Write the image; raise :class:`~imagestream.SaveError` on failure."""
         counter: int = context.state.get("imagestream.saved", 0)
         context.state["imagestream.saved"] = counter + 1

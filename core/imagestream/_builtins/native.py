@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 @hookimpl
-def stream(request: ImageRequest, provider: Provider, context: RunContext) -> AsyncIterator[Chunk] | None:
+def stream(
+    request: ImageRequest, provider: Provider, context: RunContext
+) -> AsyncIterator[Chunk] | None:
     """Use the provider's own stream when it has one."""
     if provider.can_stream:
         return provider.stream(request, context)

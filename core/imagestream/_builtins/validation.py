@@ -35,8 +35,14 @@ if TYPE_CHECKING:
 __all__ = ["Validation"]
 
 # JPEG is declared under several names in the wild.
-_ALIASES = {"image/jpg": "image/jpeg", "jpeg": "image/jpeg", "jpg": "image/jpeg",
-            "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
+_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+}
 
 
 def _normalise_mime(value: str | None) -> str | None:
@@ -79,9 +85,13 @@ class Validation:
         """An instance configured from ``IMAGESTREAM_*`` environment variables."""
         env = os.environ
         return cls(
-            max_prompt_chars=int(env.get("IMAGESTREAM_MAX_PROMPT_CHARS", _defaults.MAX_PROMPT_CHARS)),
+            max_prompt_chars=int(
+                env.get("IMAGESTREAM_MAX_PROMPT_CHARS", _defaults.MAX_PROMPT_CHARS)
+            ),
             blocklist=env.get("IMAGESTREAM_BLOCKLIST", "").split(","),
-            max_image_pixels=int(env.get("IMAGESTREAM_MAX_IMAGE_PIXELS", _defaults.MAX_IMAGE_PIXELS)),
+            max_image_pixels=int(
+                env.get("IMAGESTREAM_MAX_IMAGE_PIXELS", _defaults.MAX_IMAGE_PIXELS)
+            ),
         )
 
     def check_prompt(self, prompt: str) -> None:
@@ -135,6 +145,8 @@ class Validation:
     @hookimpl
     def on_chunk(self, chunk: Chunk, context: RunContext) -> Chunk | None:
         """Check image payloads; fill in their type and size."""
-        if isinstance(chunk, ImageFinal) or (self.check_previews and isinstance(chunk, ImagePreview)):
+        if isinstance(chunk, ImageFinal) or (
+            self.check_previews and isinstance(chunk, ImagePreview)
+        ):
             return self.check_image(chunk)
         return None

@@ -17,8 +17,16 @@ __all__ = ["main"]
 # name -> (module, attribute, one-line help shown by --help without importing)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "generate": ("imagestream.cli._generate", "generate", "Generate images, streaming previews."),
-    "providers": ("imagestream.cli._inspect", "providers", "List providers, their models and previews."),
-    "plugins": ("imagestream.cli._inspect", "plugins", "List plugins as JSON: version, hooks, status."),
+    "providers": (
+        "imagestream.cli._inspect",
+        "providers",
+        "List providers, their models and previews.",
+    ),
+    "plugins": (
+        "imagestream.cli._inspect",
+        "plugins",
+        "List plugins as JSON: version, hooks, status.",
+    ),
 }
 
 

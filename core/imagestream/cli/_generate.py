@@ -38,15 +38,37 @@ def _human_size(size: int) -> str:
 @click.option("--size", help="WIDTHxHEIGHT, 'auto', or a provider's named size.")
 @click.option("--steps", type=click.IntRange(min=1), help="Sampler steps.")
 @click.option("--seed", type=int, help="Seed, for reproducible images.")
-@click.option("-n", "n", type=click.IntRange(min=1), default=1, show_default=True, help="Number of images.")
-@click.option("--partial-images", type=click.IntRange(min=0), help="Partial images to stream, where supported.")
+@click.option(
+    "-n", "n", type=click.IntRange(min=1), default=1, show_default=True, help="Number of images."
+)
+@click.option(
+    "--partial-images",
+    type=click.IntRange(min=0),
+    help="Partial images to stream, where supported.",
+)
 @click.option("--format", "output_format", help="Output format: png, jpeg or webp.")
-@click.option("-o", "--option", "options", multiple=True, type=(str, str), metavar="KEY VALUE",
-              help="Provider option (repeatable), e.g. -o quality high.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Save to this file.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("generated-images"),
-              show_default=True, help="Directory for generated file names.")
-@click.option("--overwrite", is_flag=True, help="Replace existing files instead of picking a free name.")
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    type=(str, str),
+    metavar="KEY VALUE",
+    help="Provider option (repeatable), e.g. -o quality high.",
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Save to this file."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("generated-images"),
+    show_default=True,
+    help="Directory for generated file names.",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace existing files instead of picking a free name."
+)
 @click.option("--base-url", help="API base URL (proxies, gateways, local servers).")
 @click.option("--key", help="API key (default: the provider's environment variable).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary on stderr.")
@@ -125,7 +147,11 @@ def _summary(result: Any) -> dict[str, Any]:
 
     return {
         "images": [
-            {k: v for k, v in saved.as_dict().items() if k in {"path", "mime_type", "width", "height", "bytes", "sha256"}}
+            {
+                k: v
+                for k, v in saved.as_dict().items()
+                if k in {"path", "mime_type", "width", "height", "bytes", "sha256"}
+            }
             for saved in result.saved
         ],
         "previews": len(result.previews),

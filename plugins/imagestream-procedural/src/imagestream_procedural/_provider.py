@@ -31,8 +31,12 @@ DEFAULT_SIZE = (512, 512)
 DEFAULT_STEPS = 20
 MAX_N = 8
 OPTIONS = frozenset({"preview_format", "preview_quality"})
-FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "jpg": ("JPEG", "image/jpeg"),
-           "webp": ("WEBP", "image/webp")}
+FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "jpg": ("JPEG", "image/jpeg"),
+    "webp": ("WEBP", "image/webp"),
+}
 
 
 def _encode(image: Image, fmt: str, quality: int = 90) -> bytes:
@@ -75,7 +79,8 @@ class ProceduralProvider(Provider):
 
         if request.model not in (None, "procedural-1"):
             raise ConfigurationError(
-                f"procedural: unknown model {request.model!r}", hint="the only model is procedural-1"
+                f"procedural: unknown model {request.model!r}",
+                hint="the only model is procedural-1",
             )
         unknown = set(request.options) - OPTIONS
         if unknown:
@@ -163,7 +168,12 @@ class ProceduralProvider(Provider):
                 revised_prompt=description,
                 seed=sample_seed,
             )
-        yield Usage(input_tokens=len(request.prompt.split()), output_tokens=0, total_tokens=len(request.prompt.split()), cost_usd=0.0)
+        yield Usage(
+            input_tokens=len(request.prompt.split()),
+            output_tokens=0,
+            total_tokens=len(request.prompt.split()),
+            cost_usd=0.0,
+        )
 
 
 def _next_frame(
