@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import imagestream
 import pytest
 from click.testing import CliRunner
+
+import imagestream
 from imagestream._plugins import reset_plugin_manager
 from imagestream.cli import main
 

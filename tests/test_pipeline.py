@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import imagestream
 import pytest
+
+import imagestream
 from imagestream import (
     ImageData,
     ImageFinal,

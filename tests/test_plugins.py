@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import imagestream
 import pytest
+
+import imagestream
 from imagestream._plugins import PluginManager, PluginWarning, reset_plugin_manager
 from imagestream.testing import ScriptedProvider, provider_plugin
 

@@ -16,6 +16,7 @@ from cattrs.strategies import configure_tagged_union
 
 from ._chunks import CHUNK_TYPES, Chunk, ImageFinal, ImagePreview, TextDelta, Usage
 from ._image import ImageData
+from .errors import ValidationError
 
 __all__ = ["chunk_from_dict", "chunk_to_dict", "converter"]
 
@@ -68,6 +69,21 @@ def chunk_to_dict(chunk: Chunk, *, flavor: Flavor = "json") -> dict[str, Any]:
 
 
 def chunk_from_dict(data: Mapping[str, Any], *, flavor: Flavor = "json") -> Chunk:
-    """Rebuild a chunk from :func:`chunk_to_dict` output (unknown keys are ignored)."""
-    result: Chunk = converter(flavor).structure(data, Chunk)  # type: ignore[arg-type]
+    """Rebuild a chunk from :func:`chunk_to_dict` output (unknown keys are ignored).
+
+    Raises:
+        ValidationError: No ``type`` tag, an unknown one, or fields that do not fit.
+    """
+    kind = data.get("type") if isinstance(data, Mapping) else None
+    if kind not in _KINDS:
+        raise ValidationError(
+            f"unknown chunk type {kind!r}", hint=f"expected one of {', '.join(sorted(_KINDS))}"
+        )
+    try:
+        result: Chunk = converter(flavor).structure(data, Chunk)  # type: ignore[arg-type]
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        raise ValidationError(f"malformed {kind} chunk: {exc}") from exc
     return result
+
+
+_KINDS = frozenset(cls.kind for cls in CHUNK_TYPES)

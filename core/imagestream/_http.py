@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +126,10 @@ class HttpClient:
         self.stall_timeout = stall_timeout
         self.retry = retry or RetryPolicy()
         self._session: aiohttp.ClientSession | None = None
+        # The stall timeout each open response was sent with, for error messages.
+        self._stall_for: weakref.WeakKeyDictionary[aiohttp.ClientResponse, float] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -203,6 +208,7 @@ class HttpClient:
                 error = APIConnectionError(f"cannot reach {_origin(url)}: {exc}", provider=provider)
             else:
                 if response.status < 300:
+                    self._stall_for[response] = read_timeout
                     return response
                 try:
                     raw = await _read_capped(response, _defaults.MAX_ERROR_BODY)
@@ -213,6 +219,7 @@ class HttpClient:
                 error = parse(response.status, raw, response.headers)
                 if error.status is None:
                     error.status = response.status
+                _redact(error, headers)
                 if response.status not in policy.statuses:
                     raise error
             wait = policy.delay(attempt, getattr(error, "retry_after", None))
@@ -244,8 +251,9 @@ class HttpClient:
                 received += len(piece)
                 yield piece
         except (TimeoutError, aiohttp.ServerTimeoutError):
+            stall = self._stall_for.get(response, self.stall_timeout)
             raise APITimeoutError(
-                f"stream stalled: no data for {self.stall_timeout:g}s after {received} bytes",
+                f"stream stalled: no data for {stall:g}s after {received} bytes",
                 provider=provider,
                 hint="raise the stall timeout (timeout=) if the provider is just slow",
             ) from None
@@ -293,9 +301,36 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(pieces)[:limit]
 
 
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+
+
+def _redact(error: ProviderError, headers: Mapping[str, str] | None) -> None:
+    """Remove credentials we sent from an error built from the server's reply.
+
+    A misbehaving server or proxy may echo the request headers back; the
+    error message must still never contain the key.
+    """
+    secrets = []
+    for name, value in (headers or {}).items():
+        if name.lower() in _SECRET_HEADERS and value:
+            secrets.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in {"bearer", "key", "basic"}:
+                secrets.append(token)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 6 and secret in error.message:
+            error.message = error.message.replace(secret, "[redacted]")
+            error.args = (error.message,)
+
+
 def _origin(url: str) -> str:
     # Never echo a whole URL: some gateways put keys in query strings.
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the server"
+    if not parts.hostname:
+        return "the server"
+    # Rebuilt from host and port: netloc may hold "user:password@".
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"

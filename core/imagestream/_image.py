@@ -131,8 +131,8 @@ class ImageData:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ImageData):
             return NotImplemented
-        if self._b64 is not None and other._b64 is not None:
-            return self._b64 == other._b64
+        if self._b64 is not None and self._b64 == other._b64:
+            return True  # same text, same bytes: skip decoding
         return self.data == other.data
 
     def __hash__(self) -> int:

@@ -13,11 +13,25 @@ from .errors import ConfigurationError
 __all__ = ["ImageRequest", "Secret", "parse_size"]
 
 
-@attrs.frozen(repr=False, eq=False)
 class Secret:
-    """An API key. Its ``repr`` and ``str`` never show the value; call :meth:`get`."""
+    """An API key. Its ``repr`` and ``str`` never show the value; call :meth:`get`.
 
-    _value: str = attrs.field(alias="value")
+    Deliberately not an ``attrs`` class, so ``attrs.asdict`` of a request keeps
+    the ``Secret`` object (redacted) instead of exposing its field.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, "_value"):
+            raise AttributeError("Secret is immutable")
+        object.__setattr__(self, name, value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Secret, (self._value,))
 
     def get(self) -> str:
         """The key itself, for an ``Authorization`` header and nothing else."""

@@ -66,8 +66,9 @@ def safe_join(directory: Path, name: str) -> Path:
         )
     target = directory / candidate
     root = directory.resolve()
-    if not target.resolve().is_relative_to(root):
-        raise UnsafePathError(f"refusing file name {name!r}: it resolves outside {directory}")
+    resolved = target.resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise UnsafePathError(f"refusing file name {name!r}: it is not a file inside {directory}")
     return target
 
 

@@ -73,10 +73,14 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
         return width & 0x3FFF, height & 0x3FFF
     if kind == b"VP8L":
         # Lossless: signature byte 0x2f, then 14-bit width-1 and height-1.
+        if len(data) < 25 or data[20] != 0x2F:
+            return None
         bits = int.from_bytes(data[21:25], "little")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     if kind == b"VP8X":
         # Extended: 24-bit canvas width-1 and height-1.
+        if len(data) < 30:
+            return None
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
         return width, height

@@ -99,6 +99,19 @@ class ImagestreamError(Exception):
             return f"{self.message} ({self.hint})"
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments than the message, so
+        # rebuild from the instance state instead of calling __init__ again
+        # (errors must survive multiprocessing and concurrent.futures).
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[ImagestreamError], state: dict[str, Any]) -> ImagestreamError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
 
 class ConfigurationError(ImagestreamError):
     """A setting or option is wrong: an unknown option, a size that is not WxH, ..."""
@@ -186,17 +199,6 @@ class ProviderError(ImagestreamError):
         self.code = code
         self.error_type = error_type
         self.retry_after = retry_after
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Exceptions with keyword-only arguments do not pickle by default.
-        return (_rebuild, (type(self), self.__dict__))
-
-
-def _rebuild(cls: type[ImagestreamError], state: dict[str, Any]) -> ImagestreamError:
-    err = cls.__new__(cls)
-    Exception.__init__(err, state.get("message", ""))
-    err.__dict__.update(state)
-    return err
 
 
 class AuthenticationError(ProviderError):

@@ -25,7 +25,7 @@ import attrs
 from .. import _defaults
 from .._chunks import Chunk, ImageFinal, ImagePreview
 from .._sniff import image_size, sniff_mime
-from ..errors import ImageValidationError, ValidationError
+from ..errors import ConfigurationError, ImageValidationError, ValidationError
 from ..hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -50,6 +50,16 @@ def _normalise_mime(value: str | None) -> str | None:
         return None
     value = value.strip().lower()
     return _ALIASES.get(value, value)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
 
 
 class Validation:
@@ -85,13 +95,9 @@ class Validation:
         """An instance configured from ``IMAGESTREAM_*`` environment variables."""
         env = os.environ
         return cls(
-            max_prompt_chars=int(
-                env.get("IMAGESTREAM_MAX_PROMPT_CHARS", _defaults.MAX_PROMPT_CHARS)
-            ),
+            max_prompt_chars=_env_int("IMAGESTREAM_MAX_PROMPT_CHARS", _defaults.MAX_PROMPT_CHARS),
             blocklist=env.get("IMAGESTREAM_BLOCKLIST", "").split(","),
-            max_image_pixels=int(
-                env.get("IMAGESTREAM_MAX_IMAGE_PIXELS", _defaults.MAX_IMAGE_PIXELS)
-            ),
+            max_image_pixels=_env_int("IMAGESTREAM_MAX_IMAGE_PIXELS", _defaults.MAX_IMAGE_PIXELS),
         )
 
     def check_prompt(self, prompt: str) -> None:
