@@ -56,9 +56,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the core and every plugin's sources."""
-    _install_project(session, "mypy>=1.10", "pillow>=10", "types-PyYAML")
+    _install_project(session, "mypy>=1.10", "pillow>=10", "pytest>=8", "types-PyYAML")
     sources = ["core/imagestream"] + [
-        str(path) for path in sorted(ROOT.glob("plugins/*/src/*")) if path.is_dir()
+        str(path.relative_to(ROOT)) for path in sorted(ROOT.glob("plugins/*/src/imagestream_*"))
     ]
     session.run("mypy", "--strict", *sources)
 
