@@ -116,3 +116,32 @@ def test_register_plugin_at_runtime_is_strict(imagestream_plugins: Any) -> None:
     with pytest.raises(imagestream.PluginLoadError):
         imagestream.register_plugin(Misspelled(), "typo")
     assert imagestream.get_plugin_manager().get_plugin("typo") is None
+
+
+class ChunkWrapper:
+    @imagestream.hookimpl(wrapper=True)
+    def on_chunk(self, chunk: Any, context: Any) -> Any:
+        return (yield)
+
+
+def test_wrappers_are_refused_on_hooks_the_core_chains() -> None:
+    manager = PluginManager(strict=True)
+    with pytest.raises(imagestream.PluginLoadError, match="cannot be a wrapper"):
+        manager.add_plugin(ChunkWrapper(), "wrapper")
+
+
+async def test_implementations_may_take_a_subset_of_the_arguments() -> None:
+    from imagestream.testing import make_png
+
+    seen: list[str] = []
+
+    class ChunkOnly:
+        @imagestream.hookimpl
+        def on_chunk(self, chunk: Any) -> None:  # no "context": allowed by pluggy
+            seen.append(chunk.kind)
+
+    provider = ScriptedProvider(
+        "s", [imagestream.ImageFinal(imagestream.ImageData.from_bytes(make_png(2, 2)))]
+    )
+    await imagestream.Pipeline(provider, middleware=[ChunkOnly()]).agenerate("x")
+    assert seen == ["image_final"]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._context import RunContext
     from ._convert import chunk_from_dict, chunk_to_dict
     from ._decoding import Decoder, DecoderFactory, get_decoder
-    from ._http import HttpClient
+    from ._http import HttpClient, error_for_status
     from ._image import ImageData
     from ._pipeline import ChunkStream, Pipeline
     from ._plugins import (
@@ -93,6 +93,7 @@ _LAZY: dict[str, str] = {
     "DecoderFactory": "._decoding",
     "get_decoder": "._decoding",
     "HttpClient": "._http",
+    "error_for_status": "._http",
     "ImageData": "._image",
     "ChunkStream": "._pipeline",
     "Pipeline": "._pipeline",
@@ -200,6 +201,7 @@ __all__ = [
     "agenerate",
     "chunk_from_dict",
     "chunk_to_dict",
+    "error_for_status",
     "generate",
     "get_decoder",
     "get_plugin_manager",

@@ -113,7 +113,11 @@ class ImageData:
         return hashlib.sha256(self.data).hexdigest()
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the image atomically to ``path``; refuse to replace a file unless asked."""
+        """Write the image atomically and return the path written.
+
+        An existing file is never replaced unless ``overwrite``: the next free
+        name (``name-1.png``, ...) is used instead.
+        """
         from ._saving import write_atomic
 
         return write_atomic(Path(path), self.data, overwrite=overwrite)

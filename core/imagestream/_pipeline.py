@@ -19,6 +19,7 @@ import attrs
 
 from ._chunks import Chunk, ImageFinal
 from ._context import RunContext
+from ._hookcall import ordered_calls
 from ._http import HttpClient
 from ._plugins import CORE_PLUGINS, PluginManager, get_plugin_manager, load_builtin
 from ._provider import Provider, ProviderResponse
@@ -166,6 +167,8 @@ class Pipeline:
         self._decoders = dict(decoders or {})
         self._http = http
         self._owns_http = False
+        # "save" is a per-run switch, not a request field: keep it apart.
+        self._save_default = defaults.pop("save", None)
         self.defaults = defaults
         if manager is None:
             manager = PluginManager(strict=True)
@@ -228,7 +231,7 @@ class Pipeline:
         or provider options. Pass ``save=True`` or a :class:`SaveOptions` to save
         each final image as it arrives.
         """
-        save = params.pop("save", None)
+        save = params.pop("save", self._save_default)
         save_options = SaveOptions() if save is True else save or None
         request = build_request(prompt, self.defaults, params)
         provider = self.provider(request.provider)
@@ -280,13 +283,13 @@ class Pipeline:
         context = RunContext(
             request, provider, decoders=self._decoder, http=http, generate=generate_hook
         )
-        chunk_hooks = [impl.function for impl in reversed(hook.on_chunk.get_hookimpls())]
-        post_hooks = [impl.function for impl in reversed(hook.postprocess.get_hookimpls())]
+        chunk_hooks = [call for _, call in ordered_calls(hook.on_chunk)]
+        post_hooks = [call for _, call in ordered_calls(hook.postprocess)]
         source: AsyncIterator[Chunk] | None = None
         try:
-            for impl in reversed(hook.on_request.get_hookimpls()):
+            for _, on_request in ordered_calls(hook.on_request):
                 replaced = await await_me_maybe(
-                    impl.function(request=context.request, context=context)
+                    on_request(request=context.request, context=context)
                 )
                 if isinstance(replaced, ImageRequest):
                     context.request = replaced
@@ -317,19 +320,19 @@ class Pipeline:
             if result.save_errors:
                 first = result.save_errors[0]
                 raise first if isinstance(first, SaveError) else SaveError(str(first))
-            for impl in reversed(hook.on_result.get_hookimpls()):
-                await await_me_maybe(impl.function(result=result, context=context))
+            for _, on_result in ordered_calls(hook.on_result):
+                await await_me_maybe(on_result(result=result, context=context))
         except GeneratorExit:
             # The consumer stopped early: not an error, just clean up below.
             raise
         except BaseException as exc:
             if isinstance(exc, ImagestreamError) and exc.partial is None:
                 exc.partial = result
-            for impl in reversed(hook.on_error.get_hookimpls()):
+            for plugin_name, on_error in ordered_calls(hook.on_error):
                 try:
-                    await await_me_maybe(impl.function(error=exc, context=context))
+                    await await_me_maybe(on_error(error=exc, context=context))
                 except Exception:  # a broken observer must not hide the real error
-                    context.logger.exception("on_error hook %s failed", impl.plugin_name)
+                    context.logger.exception("on_error hook %s failed", plugin_name)
             raise
         finally:
             aclose = getattr(source, "aclose", None)

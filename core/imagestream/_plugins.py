@@ -35,6 +35,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from ._hookcall import CALLED_BY_CORE
 from ._registry import Registry
 from .errors import PluginLoadError
 
@@ -113,6 +114,21 @@ def _describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _refuse_wrappers(manager: pluggy.PluginManager, plugin: object) -> None:
+    # The core calls these hooks implementation by implementation (see
+    # _hookcall), where a wrapper would silently misbehave: refuse it up front.
+    for caller in manager.get_hookcallers(plugin) or ():
+        if caller.name not in CALLED_BY_CORE:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                raise pluggy.PluginValidationError(
+                    plugin,
+                    f"hook {caller.name!r} cannot be a wrapper: the core chains its "
+                    "implementations itself (wrappers work on stream, generate and save)",
+                )
+
+
 def load_builtin(name: str) -> object:
     """Import built-in plugin ``name`` and return the plugin object."""
     module_name, _, factory = BUILTIN_PLUGINS[name].partition(":")
@@ -162,6 +178,7 @@ class PluginManager(pluggy.PluginManager):
             self.register(plugin, name=name)
             # Catches misspelled hook names, which pluggy otherwise ignores.
             self.check_pending()
+            _refuse_wrappers(self, plugin)
         except Exception as exc:
             if self.get_plugin(name) is plugin:
                 self.unregister(plugin, name=name)

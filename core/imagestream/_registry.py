@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._hookcall import ordered_calls
 from .errors import PluginError, UnknownDecoderError, UnknownProviderError
 
 if TYPE_CHECKING:
@@ -150,8 +151,9 @@ class Registry:
         # one go) so every registration is attributed to its plugin and one
         # broken plugin cannot hide the others.
         hook = getattr(self._manager.hook, hook_name)
-        for impl in hook.get_hookimpls():  # registration order: built-ins first
+        # Registration order: built-ins first, so the first to claim a name keeps it.
+        for plugin_name, call in ordered_calls(hook, registration_order=True):
             try:
-                impl.function(register=make_register(impl.plugin_name))
+                call(register=make_register(plugin_name))
             except Exception as exc:
-                self._manager.report_failure(impl.plugin_name, exc)
+                self._manager.report_failure(plugin_name, exc)

@@ -7,6 +7,8 @@ import warnings
 
 import click
 
+from ._errors import reported_errors
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -14,7 +16,7 @@ def providers(as_json: bool) -> None:
     """List providers, their models, and whether they stream real previews."""
     from .._api import list_providers
 
-    with warnings.catch_warnings():
+    with reported_errors(verbose=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # failures are reported by 'imagestream plugins'
         found = list_providers()
     if as_json:
@@ -38,7 +40,7 @@ def plugins() -> None:
     """List installed plugins as JSON: name, version, hooks, status (loaded/failed/disabled)."""
     from .._plugins import get_plugin_manager
 
-    with warnings.catch_warnings():
+    with reported_errors(verbose=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the JSON says it all
         manager = get_plugin_manager()
         manager.registry.providers  # noqa: B018 - registering can fail too; report it

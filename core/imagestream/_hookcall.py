@@ -1,0 +1,55 @@
+"""Calling hook implementations one by one, as pluggy would, for chained hooks.
+
+pluggy calls every implementation of a hook with the same arguments and
+collects the results. Chained hooks (``on_request``, ``on_chunk``,
+``postprocess``) need each implementation to see what the previous one
+returned, so the core calls them itself, in pluggy's order, passing each only
+the arguments it declares (pluggy lets an implementation take a subset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+__all__ = ["CALLED_BY_CORE", "ordered_calls"]
+
+CALLED_BY_CORE = frozenset(
+    {
+        "on_request",
+        "on_chunk",
+        "postprocess",
+        "on_result",
+        "on_error",
+        "register_providers",
+        "register_decoders",
+    }
+)
+"""Hooks the core calls implementation by implementation: ``wrapper=True`` is refused on them."""
+
+
+def _bind(impl: pluggy.HookImpl) -> Callable[..., Any]:
+    names = impl.argnames
+    function = impl.function
+
+    def call(**kwargs: Any) -> Any:
+        return function(*[kwargs[name] for name in names])
+
+    call.__qualname__ = f"{impl.plugin_name}.{function.__name__}"
+    return call
+
+
+def ordered_calls(
+    hook: pluggy.HookCaller, *, registration_order: bool = False
+) -> list[tuple[str, Callable[..., Any]]]:
+    """``(plugin name, callable)`` for each implementation, in call order.
+
+    pluggy's call order is last registered first (``tryfirst`` before,
+    ``trylast`` after); ``registration_order=True`` gives the reverse.
+    """
+    impls = hook.get_hookimpls()
+    if not registration_order:
+        impls = list(reversed(impls))
+    return [(impl.plugin_name, _bind(impl)) for impl in impls]

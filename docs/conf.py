@@ -1,0 +1,110 @@
+"""Sphinx configuration for the imagestream documentation.
+
+Build with ``nox -s docs``, or directly::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+
+project = "imagestream"
+author = "imagestream developers"
+copyright = "imagestream developers"
+try:
+    release = importlib.metadata.version("imagestream")
+except importlib.metadata.PackageNotFoundError:  # building from a tree that is not installed
+    release = "unknown"
+version = release
+
+# Plugin READMEs are linked as files of the checkout the docs were built from
+# (docs/_build/html is three levels below the repository root). Set
+# IMAGESTREAM_DOCS_REPO_URL to a published tree (".../blob/main") to link there.
+REPO_URL = os.environ.get("IMAGESTREAM_DOCS_REPO_URL", "../../..")
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+]
+
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+# examples/ holds code that the pages include; it is not a set of pages.
+exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+
+# -- MyST ----------------------------------------------------------------------
+
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+# [text](repo:plugins/imagestream-sse/README.md) links to a file in the repository.
+myst_url_schemes = {
+    "http": None,
+    "https": None,
+    "mailto": None,
+    "repo": {
+        "url": f"{REPO_URL}/{{{{path}}}}",
+        "title": "{{path}}",
+        "classes": ["repo-link"],
+    },
+}
+
+# -- autodoc -------------------------------------------------------------------
+
+# Annotations name types imported only for type checkers; describing them in
+# the parameter lists keeps signatures short and avoids unresolvable references.
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"
+autodoc_member_order = "bysource"
+# imagestream.testing imports pytest, which the docs environment need not have.
+autodoc_mock_imports = ["pytest"]
+autodoc_class_signature = "mixed"
+add_module_names = False
+python_use_unqualified_type_names = True
+
+# The code uses Google-style docstrings ("Args:", "Attributes:", "Raises:").
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_ivar = False
+napoleon_use_rtype = False
+napoleon_custom_sections = [("Class attributes", "params_style")]
+
+nitpicky = False
+
+
+def _attrs_signature(app, what, name, obj, options, signature, return_annotation):
+    """Show an attrs class's real defaults (``extra={}``) instead of the generated ``NOTHING``."""
+    import attrs
+
+    if what != "class" or not attrs.has(obj) or signature is None:
+        return None
+    params = []
+    for field in attrs.fields(obj):
+        if not field.init:
+            continue
+        default = field.default
+        if default is attrs.NOTHING:
+            params.append(field.alias)
+        elif isinstance(default, attrs.Factory) and not default.takes_self:
+            params.append(f"{field.alias}={default.factory()!r}")
+        else:
+            params.append(f"{field.alias}={default!r}")
+    return f"({', '.join(params)})", return_annotation
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _attrs_signature)
+
+
+# -- HTML ----------------------------------------------------------------------
+
+html_theme = "alabaster"
+html_title = f"imagestream {release}"
+html_theme_options = {
+    "description": "Stream image generation from any AI provider through one chunk protocol.",
+    "fixed_sidebar": True,
+    "show_relbars": True,
+}
+html_static_path: list[str] = []
