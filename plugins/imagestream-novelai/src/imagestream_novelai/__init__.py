@@ -1,0 +1,27 @@
+"""NovelAI image generation for imagestream, streamed step by step.
+
+Installed, it registers the provider ``novelai``::
+
+    import imagestream
+
+    async for chunk in imagestream.stream("1girl, lighthouse", provider="novelai", steps=28):
+        ...
+
+Use the provider object directly to compose your own pipeline::
+
+    from imagestream_novelai import NovelAIProvider
+
+    pipe = imagestream.Pipeline(NovelAIProvider(), saver=True)
+"""
+
+from __future__ import annotations
+
+from ._auth import KeyWarning
+from ._models import DEFAULT_MODEL, MODELS, ModelSpec
+from ._options import KNOWN_OPTIONS
+from ._provider import NovelAIProvider
+from ._zip import ZipLimits
+
+__all__ = ["DEFAULT_MODEL", "KNOWN_OPTIONS", "MODELS", "KeyWarning", "ModelSpec", "NovelAIProvider", "ZipLimits"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,21 @@
+"""Server-sent events (``text/event-stream``) decoder for imagestream.
+
+Use it on its own::
+
+    from imagestream_sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    events = decoder.feed(b"event: ping\\ndata: {}\\n\\n")
+    decoder.close()
+
+or through the plugin manager, as providers do:
+``imagestream.get_decoder("sse", max_event_bytes=256 * 2**20)``.
+"""
+
+from __future__ import annotations
+
+from . import defaults
+from ._decoder import SSEDecoder
+from ._event import ServerSentEvent
+
+__all__ = ["SSEDecoder", "ServerSentEvent", "defaults"]
