@@ -16,8 +16,8 @@ How the hot path is kept cheap (measured with ``bench/bench_msgpack.py``):
   pieces into the ``bytes`` object that becomes the value. Any other frame is
   joined once (``b"".join``) and decoded from that buffer. Joining first and
   letting ``unpackb`` copy the image again measured up to twice as slow as
-  decoding a contiguous buffer; with the splice, NovelAI frames cost about
-  what they cost from a contiguous buffer.
+  decoding a contiguous buffer; with the splice, the image bytes cost what
+  they cost there: one copy.
 * The length prefix is read with ``struct.unpack_from`` in place, and checked
   against ``max_frame_bytes`` as soon as its 4 bytes are there, before a
   single payload byte is kept.

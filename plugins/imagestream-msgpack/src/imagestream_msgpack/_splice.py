@@ -31,8 +31,9 @@ __all__ = ["MIN_SPLICE_BYTES", "find_large_bin", "splice"]
 MIN_SPLICE_BYTES = 32 * 1024
 """Smallest bin worth splicing; smaller frames are simply joined."""
 
-HEAD_BYTES = 4096
-"""How far into the payload the bin's header is looked for."""
+HEAD_BYTES = (256, 4096)
+"""How far into the payload the bin's header is looked for: first a short
+window (NovelAI's other entries take about 100 bytes), then a long one."""
 
 _PREFIX = 4
 _NIL = b"\xc0"
@@ -64,13 +65,14 @@ class Spot(NamedTuple):
     """Where the first large bin of a top-level map lies, relative to the payload."""
 
     entries: int  # the map's entry count
-    key_start: int  # its key's first byte (the value follows the key)
-    value_start: int  # the bin's header
+    key_start: int  # its key's first byte
+    key_text: int  # the first byte of the key's UTF-8 text
+    value_start: int  # the bin's header, right after the key
     data_start: int  # the bin's first data byte
     length: int  # the bin's length
 
 
-def find_large_bin(head: memoryview, min_length: int = MIN_SPLICE_BYTES) -> Spot | None:
+def find_large_bin(head: bytes | memoryview, min_length: int = MIN_SPLICE_BYTES) -> Spot | None:
     """Find the first top-level bin of at least ``min_length`` bytes in a map.
 
     ``head`` is the start of the payload; it must reach past the bin's
@@ -96,12 +98,16 @@ def find_large_bin(head: memoryview, min_length: int = MIN_SPLICE_BYTES) -> Spot
             return None
         kind = head[pos]
         if 0xA0 <= kind <= 0xBF:  # fixstr, the usual key
-            pos += 1 + (kind & 0x1F)
+            key_text = pos + 1
+            pos = key_text + (kind & 0x1F)
         else:
-            end = _skip_long_str(head, pos, kind)
-            if end is None:
+            width = _STR_WIDTH.get(kind)
+            if width is None:
                 return None
-            pos = end
+            sized = _sized(head, pos, width)
+            if sized is None:
+                return None
+            key_text, pos = sized[0], sized[0] + sized[1]
         if pos >= size:
             return None
         kind = head[pos]
@@ -116,7 +122,7 @@ def find_large_bin(head: memoryview, min_length: int = MIN_SPLICE_BYTES) -> Spot
                 return None
             data_start, length = sized
             if length >= min_length:
-                return Spot(entries, key_start, pos, data_start, length)
+                return Spot(entries, key_start, key_text, pos, data_start, length)
             pos = data_start + length
             continue
         end = _skip_long_str(head, pos, kind)
@@ -126,7 +132,7 @@ def find_large_bin(head: memoryview, min_length: int = MIN_SPLICE_BYTES) -> Spot
     return None
 
 
-def _skip_long_str(head: memoryview, pos: int, kind: int) -> int | None:
+def _skip_long_str(head: bytes | memoryview, pos: int, kind: int) -> int | None:
     """The offset after the str8/16/32 at ``pos`` (first byte ``kind``), or None."""
     width = _STR_WIDTH.get(kind)
     if width is None:
@@ -135,7 +141,7 @@ def _skip_long_str(head: memoryview, pos: int, kind: int) -> int | None:
     return None if sized is None else sized[0] + sized[1]
 
 
-def _sized(head: memoryview, pos: int, width: int) -> tuple[int, int] | None:
+def _sized(head: bytes | memoryview, pos: int, width: int) -> tuple[int, int] | None:
     """(data start, data length) of the str or bin header at ``pos``."""
     start = pos + 1 + width
     if start > len(head):
@@ -150,9 +156,14 @@ def splice(pieces: Sequence[bytes | memoryview], total: int) -> dict[Any, Any] |
         pieces: The frame, length prefix included, in order; ``total`` bytes.
         total: Their combined length.
     """
-    head = _head(pieces, total)
-    spot = find_large_bin(head)
-    if spot is None:
+    for window in HEAD_BYTES:
+        head = _head(pieces, total, window)
+        spot = find_large_bin(head)
+        if spot is not None:
+            break
+        if len(head) < window:
+            return None  # the whole payload was looked at
+    else:
         return None
     start = _PREFIX + spot.data_start
     stop = start + spot.length
@@ -183,9 +194,10 @@ def splice(pieces: Sequence[bytes | memoryview], total: int) -> dict[Any, Any] |
     )
     try:
         value = unpackb(rest, raw=False)
-        key = unpackb(head[spot.key_start : spot.value_start], raw=False)
     except UNPACK_ERRORS:
         return None
+    # The key's text decoded without errors inside ``rest``, so this cannot fail.
+    key = str(head[spot.key_text : spot.value_start], "utf-8")
     if type(value) is not dict or len(value) != spot.entries:
         return None  # a repeated key: the usual path keeps msgpack's rule
     if value.get(key, _MISSING) is not None:
@@ -194,11 +206,15 @@ def splice(pieces: Sequence[bytes | memoryview], total: int) -> dict[Any, Any] |
     return value
 
 
-def _head(pieces: Sequence[bytes | memoryview], total: int) -> memoryview:
-    """The first :data:`HEAD_BYTES` of the payload, contiguous."""
-    want = min(total, _PREFIX + HEAD_BYTES)
+def _head(pieces: Sequence[bytes | memoryview], total: int, window: int) -> bytes:
+    """The first ``window`` bytes of the payload (fewer if it is shorter).
+
+    A ``bytes`` copy: the walk indexes it byte by byte, which is faster on
+    ``bytes`` than on a ``memoryview``, and it is small.
+    """
+    want = min(total, _PREFIX + window)
     if len(pieces[0]) >= want:
-        return memoryview(pieces[0])[_PREFIX:want]
+        return bytes(memoryview(pieces[0])[_PREFIX:want])
     taken: list[bytes | memoryview] = []
     got = 0
     for piece in pieces:
@@ -207,4 +223,4 @@ def _head(pieces: Sequence[bytes | memoryview], total: int) -> memoryview:
             break
         taken.append(piece)
         got += len(piece)
-    return memoryview(b"".join(taken))[_PREFIX:]
+    return b"".join(taken)[_PREFIX:]
