@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import errors as _errors
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -116,33 +117,7 @@ _LAZY: dict[str, str] = {
     "SaveOptions": "._saving",
 }
 _RENAMED = {"AnalyticsMiddleware": ("._builtins.analytics", "Analytics")}
-_ERRORS = {
-    "APIConnectionError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "ConfigurationError",
-    "ConflictError",
-    "ContentPolicyError",
-    "DecoderLimitError",
-    "ImagestreamError",
-    "ImageValidationError",
-    "InvalidRequestError",
-    "MissingAPIKeyError",
-    "PluginError",
-    "PluginLoadError",
-    "ProviderError",
-    "QuotaExceededError",
-    "RateLimitError",
-    "SaveError",
-    "ServerError",
-    "StreamDecodeError",
-    "StreamInterruptedError",
-    "StreamTruncatedError",
-    "UnknownDecoderError",
-    "UnknownProviderError",
-    "UnsafePathError",
-    "ValidationError",
-}
+_ERRORS = frozenset(_errors.__all__)  # the error classes are light: no lazy import needed
 
 __all__ = [
     "APIConnectionError",
