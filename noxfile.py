@@ -28,7 +28,7 @@ TEST_DEPS = [
     "pyyaml>=6",
     "openai>=1.60",
 ]
-PEERS = ["openai>=1.60", "httpx-sse>=0.4", "orjson", "pybase64"]
+PEERS = ["openai>=1.60", "httpx>=0.27", "httpx-sse>=0.4", "orjson", "pybase64"]
 
 
 def _install_project(session: nox.Session, *extra: str) -> None:

@@ -6,6 +6,7 @@ import attrs
 import pytest
 
 from imagestream_sse import ServerSentEvent, SSEDecoder
+from imagestream_sse._event import make_event
 
 
 def test_cr_then_lf_in_the_next_chunk_is_one_line_end() -> None:
@@ -107,3 +108,17 @@ def test_server_sent_event_record() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.data = "other"  # type: ignore[misc]
     assert not hasattr(event, "__dict__")  # slotted
+
+
+def test_fast_event_construction_matches_attrs() -> None:
+    # make_event skips attrs' __init__; that is only right while __init__
+    # does nothing but store the four fields.
+    assert all(f.validator is None and f.converter is None for f in attrs.fields(ServerSentEvent))
+    assert not hasattr(ServerSentEvent, "__attrs_post_init__")
+    made = make_event("e", "d", "i", 5)
+    assert type(made) is ServerSentEvent
+    assert made == ServerSentEvent("e", "d", "i", 5)
+    assert hash(made) == hash(ServerSentEvent("e", "d", "i", 5))
+    assert repr(made) == repr(ServerSentEvent("e", "d", "i", 5))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.retry = 6  # type: ignore[misc]

@@ -33,7 +33,7 @@ from typing import NoReturn
 from imagestream.errors import ConfigurationError, DecoderLimitError, StreamTruncatedError
 
 from . import defaults
-from ._event import ServerSentEvent
+from ._event import ServerSentEvent, make_event
 
 __all__ = ["SSEDecoder"]
 
@@ -46,7 +46,6 @@ _MAX_RETRY_DIGITS = 4000  # under int()'s default max_str_digits (4300)
 # Fewer complete lines than this in a chunk: not worth trying the block fast path.
 _MIN_RUN_LINES = 12
 _after_data = itemgetter(slice(len("data: "), None))
-_after_event = itemgetter(slice(len("event: "), None))
 
 _EOF_HINT = (
     "the server or the connection closed mid-event; pass strict_eof=False to discard "
@@ -231,8 +230,9 @@ class SSEDecoder:
             data = self._prepare(data)
         if not data:
             return []
-        # "int in bytes" is a plain memchr; "b'\\r' in bytes" first tries the
-        # argument as an int and pays for the TypeError, ten times slower.
+        # One-byte tests use "int in bytes", a plain memchr. The spelling
+        # b"\r" in data first tries b"\r" as an int and pays for the
+        # TypeError: ten times slower, on a path every chunk takes.
         if _CR in data:
             # CR and CRLF become LF. A CR ending the chunk still ends its line
             # now (so a "\r\r" event is not held back), and the LF that may
@@ -241,14 +241,14 @@ class SSEDecoder:
                 self._skip_lf = self._guard = True
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
-        last = data.rfind(b"\n")
-        if last < 0:
+        if _LF not in data:
             # The middle of a line: keep the chunk itself, copy nothing.
             self._pending.append(data)
             self._pending_len += len(data)
             if self._pending_len > self._pending_cap:
                 self._fail_pending()
             return []
+        last = data.rfind(b"\n")
 
         events: list[ServerSentEvent] = []
         start = 0
@@ -348,12 +348,15 @@ class SSEDecoder:
                 return
             self._lines(lines[:start], ascii_only, events)
         if len(lines) - start >= _MIN_RUN_LINES:
-            start = self._uniform_blocks(lines, start, ascii_only, events)
+            # No value can be longer than the text: when the text fits the
+            # limit (a UTF-8 character is at most 4 bytes), skip the sizes.
+            fits = (len(text) if ascii_only else 4 * len(text)) <= self._data_cap
+            start = self._uniform_blocks(lines, start, fits, events)
         if start < len(lines):
             self._lines(lines[start:] if start else lines, ascii_only, events)
 
     def _uniform_blocks(
-        self, lines: list[str], start: int, ascii_only: bool, events: list[ServerSentEvent]
+        self, lines: list[str], start: int, fits: bool, events: list[ServerSentEvent]
     ) -> int:
         """Dispatch a run of identically shaped blocks at C speed; return where the run ends.
 
@@ -366,10 +369,14 @@ class SSEDecoder:
 
         Called only at a block boundary, where the event buffers are empty,
         so the result is exactly what :meth:`_lines` would produce: each block
-        is one event of type "event: " value (``"message"`` if empty or
+        is one event of type the "event: " value (``"message"`` if empty or
         absent) and data the one "data: " value. Anything else (a comment, an
         ``id``, two data lines, a missing space after a colon) ends the fast
         path, and :meth:`_lines` takes over at ``start``.
+
+        Args:
+            fits: No line of ``lines`` can exceed the event size limit, so
+                the values need not be measured.
         """
         first = lines[start]
         if first.startswith("data: "):
@@ -378,33 +385,33 @@ class SSEDecoder:
             period = 3
         else:
             return start
-        stop = start + (len(lines) - start) // period * period
+        blocks = (len(lines) - start) // period
+        stop = start + blocks * period
         run = lines[start:stop]
-        if any(run[period - 1 :: period]):  # a non-blank line where a blank one must be
-            return start
         data_lines = run[period - 2 :: period]
         if not all(map(str.startswith, data_lines, repeat("data: "))):
             return start
         types: Iterable[str]
         if period == 3:
+            # Event lines repeat: check and slice each distinct one once.
             event_lines = run[::3]
-            if not all(map(str.startswith, event_lines, repeat("event: "))):
-                return start
-            types = list(map(_after_event, event_lines))
-            if "" in types:
-                types = [name or "message" for name in types]
+            names: dict[str, str] = {}
+            for line in set(event_lines):
+                if not line.startswith("event: "):
+                    return start
+                names[line] = line[7:] or "message"
+            types = map(names.__getitem__, event_lines)
         else:
             types = repeat("message")
-        values = list(map(_after_data, data_lines))
-        longest = max(map(len, values))
-        # A UTF-8 character is at most 4 bytes. A run that might hold an
-        # event over the limit goes the exact way, which raises for it.
-        if longest > self._data_cap or (not ascii_only and 4 * longest > self._data_cap):
+        # Every other line now starts with "data: " or "event: "; so the
+        # run has the right shape exactly when it holds one blank line per block.
+        if run.count("") != blocks:
             return start
+        values = list(map(_after_data, data_lines))
+        if not fits and max(map(_utf8_size, values)) > self._data_cap:
+            return start  # the exact path raises for the event over the limit
         self._last_event_id = self._id_buffer
-        events.extend(
-            map(ServerSentEvent, types, values, repeat(self._id_buffer), repeat(self._retry))
-        )
+        events.extend(map(make_event, types, values, repeat(self._id_buffer), repeat(self._retry)))
         return stop
 
     def _lines(self, lines: list[str], ascii_only: bool, events: list[ServerSentEvent]) -> None:
@@ -418,7 +425,7 @@ class SSEDecoder:
         is_open = self._open
         data_cap = self._data_cap
         append = events.append
-        event_cls = ServerSentEvent
+        make = make_event
         for line in lines:
             if not line:
                 # Blank line: dispatch. The last event ID string moves even
@@ -426,7 +433,7 @@ class SSEDecoder:
                 last_event_id = id_buffer
                 if data_parts:
                     append(
-                        event_cls(
+                        make(
                             event_type or "message",
                             data_parts[0] if len(data_parts) == 1 else "\n".join(data_parts),
                             id_buffer,

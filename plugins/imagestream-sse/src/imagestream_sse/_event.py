@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ServerSentEvent"]
+__all__ = ["ServerSentEvent", "make_event"]
 
 
 @attrs.frozen
@@ -36,3 +36,26 @@ class ServerSentEvent:
     def json(self) -> Any:
         """Parse :attr:`data` as JSON (what OpenAI and Gemini send)."""
         return json.loads(self.data)
+
+
+# The decoder builds one event per dispatched block, and on streams of small
+# events attrs' generated __init__ (object.__setattr__ per field, since the
+# class is frozen) is the largest single cost. Storing through the slot
+# descriptors directly does the same work about a third faster. It is only
+# valid while __init__ does nothing else: no validators, converters or
+# __attrs_post_init__ (a test checks that).
+_new = object.__new__
+_set_event = ServerSentEvent.__dict__["event"].__set__
+_set_data = ServerSentEvent.__dict__["data"].__set__
+_set_id = ServerSentEvent.__dict__["id"].__set__
+_set_retry = ServerSentEvent.__dict__["retry"].__set__
+
+
+def make_event(event: str, data: str, id: str, retry: int | None) -> ServerSentEvent:
+    """Build a :class:`ServerSentEvent` equal to ``ServerSentEvent(event, data, id, retry)``."""
+    instance: ServerSentEvent = _new(ServerSentEvent)
+    _set_event(instance, event)
+    _set_data(instance, data)
+    _set_id(instance, id)
+    _set_retry(instance, retry)
+    return instance
