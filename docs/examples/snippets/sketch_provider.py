@@ -27,8 +27,8 @@ from imagestream import (
     RunContext,
     StreamDecodeError,
     Usage,
+    error_for_status,
 )
-from imagestream import error_for_status
 
 KEY_ENV = "SKETCH_API_KEY"
 DEFAULT_BASE_URL = "https://api.sketch.example"
