@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -141,7 +142,10 @@ class HttpClient:
                 total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout
             )
             # auto_decompress stays on: providers may gzip JSON bodies.
-            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=True)
+            # trust_env makes aiohttp look up a proxy and ~/.netrc in a worker
+            # thread on every request (and a netrc entry for the API host
+            # clashes with the Authorization header): only when a proxy is set.
+            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=_proxy_configured())
         return self._session
 
     async def close(self) -> None:
@@ -288,6 +292,14 @@ class HttpClient:
                 )
             pieces.append(piece)
         return b"".join(pieces)
+
+
+def _proxy_configured() -> bool:
+    """True if a ``*_proxy`` environment variable is set (what ``trust_env`` is for)."""
+    return any(
+        value and name.lower().endswith("_proxy") and name.lower() != "no_proxy"
+        for name, value in os.environ.items()
+    )
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

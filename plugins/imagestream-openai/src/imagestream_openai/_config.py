@@ -1,0 +1,132 @@
+"""Where requests go and how they authenticate: base URL, key, organisation, project.
+
+Settings come from the request first (``api_key=``/``--key``,
+``base_url=``/``--base-url``, the ``organization``/``project`` options), then
+from the environment variables the official SDK reads, so a shell already set
+up for OpenAI works unchanged. Gateways differ in small ways (Azure's older
+deployments want an ``api-key`` header and an ``api-version`` query), which
+the ``auth_header`` and ``api_version`` options cover.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from imagestream import Secret
+from imagestream.errors import ConfigurationError, MissingAPIKeyError
+
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_BASE_URL",
+    "ENV_KEY",
+    "ENV_ORG",
+    "ENV_PROJECT",
+    "Endpoint",
+    "resolve_base_url",
+    "resolve_key",
+]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+ENV_KEY = "OPENAI_API_KEY"
+ENV_BASE_URL = "OPENAI_BASE_URL"
+ENV_ORG = "OPENAI_ORG_ID"
+ENV_PROJECT = "OPENAI_PROJECT_ID"
+
+_USER_AGENT = f"imagestream-openai/{__version__}"
+
+
+def resolve_key(given: Secret | None) -> Secret:
+    """The API key: the request's, else ``OPENAI_API_KEY``.
+
+    Raises:
+        MissingAPIKeyError: Neither is set (raised before any network call).
+    """
+    if given:
+        return given
+    value = os.environ.get(ENV_KEY, "").strip()
+    if not value:
+        raise MissingAPIKeyError("openai", ENV_KEY)
+    return Secret(value)
+
+
+def resolve_base_url(given: str | None) -> str:
+    """The API base URL without a trailing slash: the request's, ``OPENAI_BASE_URL``, or OpenAI's.
+
+    Raises:
+        ConfigurationError: The URL is not ``http(s)://host/...``.
+    """
+    url = (given or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            "base_url must be an http:// or https:// URL",
+            hint="e.g. --base-url https://api.openai.com/v1",
+        )
+    return url
+
+
+@attrs.frozen(repr=False)
+class Endpoint:
+    """Everything needed to address and authenticate one request.
+
+    Attributes:
+        base_url: API root, e.g. ``https://api.openai.com/v1``.
+        api_key: The key; only :meth:`headers` ever reads it.
+        organization: ``OpenAI-Organization`` header value, if any.
+        project: ``OpenAI-Project`` header value, if any.
+        auth_header: ``"bearer"`` (``Authorization: Bearer``) or ``"api-key"``.
+        api_version: Appended as ``?api-version=`` (older Azure deployments).
+        extra_headers: Sent with every request (gateways' own headers).
+    """
+
+    base_url: str
+    api_key: Secret
+    organization: str | None = None
+    project: str | None = None
+    auth_header: str = "bearer"
+    api_version: str | None = None
+    extra_headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    def url(self, path: str) -> str:
+        """The full URL of an API path such as ``images/generations``."""
+        url = f"{self.base_url}/{path}"
+        if self.api_version:
+            url += f"?api-version={quote(self.api_version, safe='')}"
+        return url
+
+    def headers(
+        self, *, accept: str, content_type: str | None = "application/json"
+    ) -> dict[str, str]:
+        """Request headers, credentials included (never log the result)."""
+        headers = {"Accept": accept, "User-Agent": _USER_AGENT}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if self.auth_header == "api-key":
+            headers["api-key"] = self.api_key.get()
+        else:
+            headers["Authorization"] = f"Bearer {self.api_key.get()}"
+        if self.organization:
+            headers["OpenAI-Organization"] = self.organization
+        if self.project:
+            headers["OpenAI-Project"] = self.project
+        headers.update(self.extra_headers)
+        return headers
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.base_url!r}, api_key={self.api_key!r})"
+
+
+def env_organization() -> str | None:
+    """``OPENAI_ORG_ID``, if set."""
+    return os.environ.get(ENV_ORG, "").strip() or None
+
+
+def env_project() -> str | None:
+    """``OPENAI_PROJECT_ID``, if set."""
+    return os.environ.get(ENV_PROJECT, "").strip() or None

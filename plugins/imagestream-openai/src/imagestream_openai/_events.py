@@ -1,0 +1,402 @@
+"""Decoded stream events to imagestream chunks: one small state machine per API.
+
+Both machines are pure (no I/O): feed each event's parsed JSON to
+:meth:`handle`, which returns the chunks it produced (often none) or raises
+the typed error an error event carries, then call :meth:`finish` at the end of
+the stream, which raises if the stream stopped before it was complete.
+
+Events are dispatched on the ``type`` inside the JSON, as the official SDK
+does, and unknown types and fields are ignored so that new events
+(``sequence_number``, ``obfuscation``, ``content_filters``...) pass through.
+Image payloads are wrapped as they arrived, never decoded here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from imagestream import Chunk, ImageFinal, ImagePreview, Secret, TextDelta, Usage
+from imagestream.errors import StreamInterruptedError
+
+from ._base64 import image_from_base64
+from ._errors import error_from_event
+from ._models import pricing_for
+from ._pricing import text_model_price
+
+__all__ = [
+    "ImagesEvents",
+    "ResponsesEvents",
+    "final_from_item",
+    "images_usage",
+    "mime_for",
+    "responses_usage",
+]
+
+log = logging.getLogger("imagestream.openai")
+
+_MIME = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+}
+# Facts about an image worth keeping on its chunk, as the server named them.
+_IMAGE_FACTS = ("size", "quality", "background", "output_format", "created_at")
+
+
+def mime_for(output_format: Any) -> str | None:
+    """``"webp"`` → ``"image/webp"``; ``None`` for formats imagestream does not sniff."""
+    return _MIME.get(output_format) if isinstance(output_format, str) else None
+
+
+def _dimensions(size: Any) -> tuple[int | None, int | None]:
+    if isinstance(size, str):
+        width, sep, height = size.partition("x")
+        if sep and width.isdigit() and height.isdigit():
+            return int(width), int(height)
+    return None, None
+
+
+def _facts(source: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: source[name] for name in (*_IMAGE_FACTS, *names) if source.get(name) is not None}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _details(usage: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    details = usage.get(name)
+    return details if isinstance(details, Mapping) else {}
+
+
+def images_usage(usage: Any) -> Usage | None:
+    """Usage of the Images API (or the Responses API's ``tool_usage.image_gen``).
+
+    Output tokens of an image model are image tokens unless the server itemises them.
+    """
+    if not isinstance(usage, Mapping):
+        return None
+    input_details = _details(usage, "input_tokens_details")
+    output_details = _details(usage, "output_tokens_details")
+    output_tokens = _int(usage.get("output_tokens"))
+    output_image = _int(output_details.get("image_tokens")) if output_details else output_tokens
+    return Usage(
+        input_tokens=_int(usage.get("input_tokens")),
+        output_tokens=output_tokens,
+        total_tokens=_int(usage.get("total_tokens")),
+        input_text_tokens=_int(input_details.get("text_tokens")),
+        input_image_tokens=_int(input_details.get("image_tokens")),
+        output_text_tokens=_int(output_details.get("text_tokens")),
+        output_image_tokens=output_image,
+        raw=usage,
+    )
+
+
+def responses_usage(response: Mapping[str, Any], image_model: str, text_model: str) -> Usage | None:
+    """Usage of a Responses API call: the image tool's tokens, plus the text model's cost.
+
+    When the server reports ``tool_usage.image_gen`` the token fields are the
+    image model's (priced per image token by the analytics); otherwise they
+    are the controlling model's text tokens. ``cost_usd`` adds both parts when
+    both prices are known, since the two models have different rates.
+    """
+    usage = response.get("usage")
+    tool_usage = response.get("tool_usage")
+    image_gen = tool_usage.get("image_gen") if isinstance(tool_usage, Mapping) else None
+    if not isinstance(usage, Mapping) and not isinstance(image_gen, Mapping):
+        return None
+    raw = {name: value for name, value in (("usage", usage), ("tool_usage", tool_usage)) if value}
+    text_cost = None
+    if isinstance(usage, Mapping):
+        served = response.get("model")
+        price = text_model_price(
+            served if isinstance(served, str) else text_model
+        ) or text_model_price(text_model)
+        tokens_in, tokens_out = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
+        if price is not None and tokens_in is not None and tokens_out is not None:
+            text_cost = (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+    image = images_usage(image_gen)
+    if image is not None:
+        pricing = pricing_for(image_model)
+        image_cost = pricing.cost(image) if pricing is not None else None
+        total = image_cost + text_cost if image_cost is not None and text_cost is not None else None
+        return attrs.evolve(image, raw=raw, cost_usd=total)
+    assert isinstance(usage, Mapping)
+    return Usage(
+        input_tokens=_int(usage.get("input_tokens")),
+        output_tokens=_int(usage.get("output_tokens")),
+        total_tokens=_int(usage.get("total_tokens")),
+        input_text_tokens=_int(usage.get("input_tokens")),
+        output_text_tokens=_int(usage.get("output_tokens")),
+        cost_usd=text_cost,
+        raw=raw,
+    )
+
+
+def final_from_item(item: Mapping[str, Any], sample: int) -> ImageFinal | None:
+    """The final image of a Responses API ``image_generation_call`` item, if it has one.
+
+    The item's status is not checked: Azure leaves it at ``"generating"``
+    even when the result is there.
+    """
+    result = item.get("result")
+    if not isinstance(result, str) or not result:
+        return None
+    mime = mime_for(item.get("output_format"))
+    width, height = _dimensions(item.get("size"))
+    revised = item.get("revised_prompt")
+    return ImageFinal(
+        image=image_from_base64(result, mime),
+        sample=sample,
+        mime_type=mime,
+        width=width,
+        height=height,
+        revised_prompt=revised if isinstance(revised, str) else None,
+        extra=_facts(item, "id", "status"),
+    )
+
+
+def _raise_if_error(
+    payload: Mapping[str, Any], kind: Any, key: Secret | None, headers: Mapping[str, str] | None
+) -> None:
+    # An "error" event, or any payload with an error object at the top, is a
+    # failure: that is how the SDK reads an Images API stream too.
+    if kind in ("error", "response.failed", "response.incomplete") or isinstance(
+        payload.get("error"), Mapping
+    ):
+        raise error_from_event(payload, key=key, headers=headers)
+
+
+class ImagesEvents:
+    """Images API stream events (``image_generation.*`` / ``image_edit.*``) to chunks.
+
+    ``*.partial_image`` → :class:`ImagePreview`; ``*.completed`` →
+    :class:`ImageFinal` and :class:`Usage`. The server may finish an image
+    before sending every partial it announced; a partial that arrives after
+    its image is final is dropped (a preview must never replace the final).
+
+    With ``n > 1`` the events carry no image number, so images are numbered
+    in the order they complete and a partial belongs to the next image to
+    complete.
+
+    Args:
+        n: Images requested.
+        key: The API key, to mask it in error messages.
+        headers: Response headers (for the request id of errors).
+    """
+
+    def __init__(
+        self, n: int = 1, *, key: Secret | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.n = n
+        self.finals = 0
+        self._key = key
+        self._headers = headers
+        self._previews = 0
+
+    @property
+    def complete(self) -> bool:
+        """True once every requested image has arrived."""
+        return self.finals >= self.n
+
+    def handle(self, payload: Mapping[str, Any], event: str = "message") -> list[Chunk]:
+        """The chunks of one event."""
+        kind = payload.get("type") or event
+        _raise_if_error(payload, kind, self._key, self._headers)
+        if not isinstance(kind, str):
+            return []
+        if kind.endswith(".partial_image"):
+            return self._partial(payload)
+        if kind.endswith(".completed"):
+            return self._completed(payload)
+        log.debug("openai: ignoring a %r event", kind)
+        return []
+
+    def _partial(self, payload: Mapping[str, Any]) -> list[Chunk]:
+        b64 = payload.get("b64_json")
+        if self.complete or not isinstance(b64, str) or not b64:
+            return []
+        mime = mime_for(payload.get("output_format"))
+        width, height = _dimensions(payload.get("size"))
+        index = _int(payload.get("partial_image_index"))
+        preview = ImagePreview(
+            image=image_from_base64(b64, mime),
+            index=index if index is not None else self._previews,
+            sample=self.finals,
+            mime_type=mime,
+            width=width,
+            height=height,
+            extra=_facts(payload, "partial_image_index"),
+        )
+        self._previews += 1
+        return [preview]
+
+    def _completed(self, payload: Mapping[str, Any]) -> list[Chunk]:
+        b64 = payload.get("b64_json")
+        if not isinstance(b64, str) or not b64:
+            return []
+        mime = mime_for(payload.get("output_format"))
+        width, height = _dimensions(payload.get("size"))
+        revised = payload.get("revised_prompt")
+        chunks: list[Chunk] = [
+            ImageFinal(
+                image=image_from_base64(b64, mime),
+                sample=self.finals,
+                mime_type=mime,
+                width=width,
+                height=height,
+                revised_prompt=revised if isinstance(revised, str) else None,
+                extra=_facts(payload),
+            )
+        ]
+        self.finals += 1
+        usage = images_usage(payload.get("usage"))
+        if usage is not None:
+            chunks.append(usage)
+        return chunks
+
+    def finish(self) -> None:
+        """Check the stream was complete.
+
+        Raises:
+            StreamInterruptedError: Fewer images completed than were requested.
+        """
+        if not self.complete:
+            raise StreamInterruptedError(
+                f"the stream ended after {self.finals} of {self.n} image(s) were completed",
+                provider="openai",
+                hint="the previews that did arrive are in the error's .partial",
+            )
+
+
+class ResponsesEvents:
+    """Responses API stream events (with the ``image_generation`` tool) to chunks.
+
+    ``response.output_text.delta`` → :class:`TextDelta`;
+    ``response.image_generation_call.partial_image`` → :class:`ImagePreview`;
+    ``response.output_item.done`` with an ``image_generation_call`` item →
+    :class:`ImageFinal` (with the revised prompt); ``response.completed`` →
+    :class:`Usage`. The final image arrives twice (in the item and again in
+    ``response.completed``): it is emitted once, from whichever comes first.
+
+    Args:
+        image_model: The tool's image model (for pricing the usage).
+        text_model: The controlling model (for pricing the usage).
+        key: The API key, to mask it in error messages.
+        headers: Response headers (for the request id of errors).
+    """
+
+    def __init__(
+        self,
+        image_model: str,
+        text_model: str,
+        *,
+        key: Secret | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.image_model = image_model
+        self.text_model = text_model
+        self.complete = False
+        self._key = key
+        self._headers = headers
+        self._samples: dict[str, int] = {}
+        self._finished_items: set[str] = set()
+        self._text_parts: set[tuple[Any, Any]] = set()
+
+    def _sample(self, item_id: Any) -> int:
+        key = str(item_id)
+        if key not in self._samples:
+            self._samples[key] = len(self._samples)
+        return self._samples[key]
+
+    def handle(self, payload: Mapping[str, Any], event: str = "message") -> list[Chunk]:
+        """The chunks of one event."""
+        kind = payload.get("type") or event
+        _raise_if_error(payload, kind, self._key, self._headers)
+        if kind == "response.output_text.delta":
+            delta = payload.get("delta")
+            self._text_parts.add((payload.get("item_id"), payload.get("content_index")))
+            return [TextDelta(delta)] if isinstance(delta, str) and delta else []
+        if kind == "response.output_text.done":
+            # Text that came whole, with no deltas before it.
+            text = payload.get("text")
+            part = (payload.get("item_id"), payload.get("content_index"))
+            if part in self._text_parts or not isinstance(text, str) or not text:
+                return []
+            self._text_parts.add(part)
+            return [TextDelta(text)]
+        if kind == "response.image_generation_call.partial_image":
+            return self._partial(payload)
+        if kind == "response.output_item.done":
+            item = payload.get("item")
+            return self._final(item) if isinstance(item, Mapping) else []
+        if kind == "response.completed":
+            return self._completed(payload)
+        return []
+
+    def _partial(self, payload: Mapping[str, Any]) -> list[Chunk]:
+        b64 = payload.get("partial_image_b64")
+        item_id = payload.get("item_id")
+        if not isinstance(b64, str) or not b64 or str(item_id) in self._finished_items:
+            return []
+        mime = mime_for(payload.get("output_format"))
+        width, height = _dimensions(payload.get("size"))
+        index = _int(payload.get("partial_image_index"))
+        return [
+            ImagePreview(
+                image=image_from_base64(b64, mime),
+                index=index if index is not None else 0,
+                sample=self._sample(item_id),
+                mime_type=mime,
+                width=width,
+                height=height,
+                extra=_facts(payload, "partial_image_index", "item_id", "output_index"),
+            )
+        ]
+
+    def _final(self, item: Mapping[str, Any]) -> list[Chunk]:
+        if item.get("type") != "image_generation_call":
+            return []
+        item_id = str(item.get("id"))
+        if item_id in self._finished_items:
+            return []
+        final = final_from_item(item, self._sample(item_id))
+        if final is None:
+            return []
+        self._finished_items.add(item_id)
+        return [final]
+
+    def _completed(self, payload: Mapping[str, Any]) -> list[Chunk]:
+        self.complete = True
+        response = payload.get("response")
+        if not isinstance(response, Mapping):
+            return []
+        chunks: list[Chunk] = []
+        output = response.get("output")
+        # Images whose output_item.done never came (a proxy may drop events).
+        for item in output if isinstance(output, list) else ():
+            if isinstance(item, Mapping):
+                chunks.extend(self._final(item))
+        usage = responses_usage(response, self.image_model, self.text_model)
+        if usage is not None:
+            chunks.append(usage)
+        return chunks
+
+    def finish(self) -> None:
+        """Check the stream was complete.
+
+        Raises:
+            StreamInterruptedError: The stream ended without ``response.completed``.
+        """
+        if not self.complete:
+            raise StreamInterruptedError(
+                "the stream ended before response.completed",
+                provider="openai",
+                hint="what arrived (previews, text, images) is in the error's .partial",
+            )

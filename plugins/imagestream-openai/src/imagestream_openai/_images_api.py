@@ -1,0 +1,206 @@
+"""The Images API: ``POST /v1/images/generations`` (JSON) and ``/v1/images/edits`` (multipart).
+
+Streamed responses become chunks through :class:`~imagestream_openai._events.ImagesEvents`.
+Whole responses (``data[]`` of ``b64_json`` or ``url``) become a
+:class:`~imagestream.ProviderResponse`, which the core's fake streaming turns
+into chunks; ``url`` results are downloaded through the same HTTP client,
+without the API key (the URL points at storage, not at the API).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+from imagestream import Chunk, ImageData, ImageFinal, ProviderResponse, Usage
+from imagestream._builtins.fake_streaming import chunks_from_response
+from imagestream.errors import ProviderError
+
+from ._base64 import image_from_base64
+from ._errors import error_from_event, http_error_parser
+from ._events import ImagesEvents, images_usage, mime_for
+from ._pricing import dalle_image_price
+from ._transport import post, read_json, sse_payloads, streamed
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from imagestream import RunContext
+
+    from ._options import Settings
+
+__all__ = ["generate_images", "stream_images"]
+
+log = logging.getLogger("imagestream.openai")
+
+_BODY_FACTS = ("background", "output_format", "quality", "size", "created")
+
+
+def request_body(settings: Settings) -> dict[str, Any]:
+    """The JSON body of ``/v1/images/generations``."""
+    body: dict[str, Any] = {"model": settings.model, "prompt": settings.prompt}
+    if settings.n != 1:
+        body["n"] = settings.n
+    body.update(settings.params)
+    if settings.stream:
+        body["stream"] = True
+    else:
+        body.pop("partial_images", None)
+    return body
+
+
+async def edit_form(settings: Settings) -> Callable[[], Any]:
+    """A factory of the multipart form of ``/v1/images/edits`` (a form can be sent once only)."""
+    import aiohttp
+
+    images = [(image.filename, image.mime_type, await image.read()) for image in settings.images]
+    mask = settings.mask
+    mask_part = (mask.filename, mask.mime_type, await mask.read()) if mask is not None else None
+    fields = {name: value for name, value in request_body(settings).items() if name != "prompt"}
+    # Several images go as repeated "image[]" parts, one as "image", as the official SDK does.
+    image_field = "image[]" if settings.images_as_list else "image"
+
+    def build() -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        form.add_field("prompt", settings.prompt)
+        for name, value in fields.items():
+            form.add_field(name, _form_value(value))
+        for filename, mime, data in images:
+            form.add_field(image_field, data, filename=filename, content_type=mime)
+        if mask_part is not None:
+            form.add_field("mask", mask_part[2], filename=mask_part[0], content_type=mask_part[1])
+        return form
+
+    return build
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def _send(settings: Settings, context: RunContext) -> aiohttp.ClientResponse:
+    if settings.is_edit:
+        return await post(context, settings, "images/edits", form=await edit_form(settings))
+    return await post(context, settings, "images/generations", body=request_body(settings))
+
+
+async def stream_images(settings: Settings, context: RunContext) -> AsyncGenerator[Chunk, None]:
+    """Chunks of one Images API call, streamed or not."""
+    response = await _send(settings, context)
+    try:
+        if settings.stream and streamed(response):
+            machine = ImagesEvents(
+                settings.n, key=settings.endpoint.api_key, headers=response.headers
+            )
+            async with aclosing(sse_payloads(context, response)) as events:
+                async for event, payload in events:
+                    for chunk in machine.handle(payload, event):
+                        yield chunk
+            machine.finish()
+        else:
+            whole = await _whole_response(settings, context, response)
+            async for chunk in chunks_from_response(whole):
+                yield chunk
+    finally:
+        # A body read to the end was already handed back to the pool, and this
+        # does nothing; one left unread (the consumer stopped, an error, a
+        # cancellation) is dropped, so the server stops sending it.
+        response.close()
+
+
+async def generate_images(settings: Settings, context: RunContext) -> ProviderResponse:
+    """One non-streamed Images API call, as a whole response."""
+    response = await _send(settings, context)
+    try:
+        return await _whole_response(settings, context, response)
+    finally:
+        response.close()
+
+
+async def _whole_response(
+    settings: Settings, context: RunContext, response: aiohttp.ClientResponse
+) -> ProviderResponse:
+    body = await read_json(context, response, settings.max_response_bytes)
+    if not isinstance(body, Mapping):
+        raise ProviderError("the response is not a JSON object", provider="openai")
+    return await images_response(body, settings, context)
+
+
+async def images_response(
+    body: Mapping[str, Any], settings: Settings, context: RunContext
+) -> ProviderResponse:
+    """A whole ``ImagesResponse`` body as a :class:`ProviderResponse` (``url`` results downloaded)."""
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        raise error_from_event(body, key=settings.endpoint.api_key)
+    data = body.get("data")
+    items = [item for item in data if isinstance(item, Mapping)] if isinstance(data, list) else []
+    facts = {name: body[name] for name in _BODY_FACTS if body.get(name) is not None}
+    declared = mime_for(body.get("output_format")) or ("image/png" if settings.spec.dalle else None)
+    images: list[ImageFinal] = []
+    for sample, item in enumerate(items):
+        image = await _image_of(item, declared, settings, context)
+        if image is None:
+            continue
+        revised = item.get("revised_prompt")
+        images.append(
+            ImageFinal(
+                image=image,
+                sample=sample,
+                mime_type=image.declared_mime_type,
+                revised_prompt=revised if isinstance(revised, str) else None,
+                extra=facts,
+            )
+        )
+    if not images:
+        raise ProviderError("the response holds no image", provider="openai")
+    usage = images_usage(body.get("usage"))
+    if usage is None and settings.spec.dalle:
+        # DALL·E reports no usage: it is billed per image, by size and quality.
+        price = dalle_image_price(
+            settings.spec.family, settings.params.get("quality"), settings.params.get("size")
+        )
+        if price is not None:
+            usage = Usage(cost_usd=price * len(images))
+    return ProviderResponse(images=images, usage=usage)
+
+
+async def _image_of(
+    item: Mapping[str, Any], declared: str | None, settings: Settings, context: RunContext
+) -> ImageData | None:
+    b64 = item.get("b64_json")
+    if isinstance(b64, str) and b64:
+        return image_from_base64(b64, declared)
+    url = item.get("url")
+    if isinstance(url, str) and url:
+        return await download(url, settings, context, declared)
+    return None
+
+
+async def download(
+    url: str, settings: Settings, context: RunContext, declared: str | None
+) -> ImageData:
+    """Fetch an image URL through the run's HTTP client, capped at ``max_response_bytes``.
+
+    The API key is not sent: the URL is a signed link to storage.
+    """
+    response = await context.http.send(
+        "GET",
+        url,
+        provider="openai",
+        headers={"Accept": "image/*"},
+        parse_error=http_error_parser(settings.endpoint.api_key),
+        stall_timeout=settings.timeout,
+    )
+    try:
+        data = await context.http.read_body(
+            response, provider="openai", limit=settings.max_response_bytes
+        )
+        mime = response.content_type if response.content_type.startswith("image/") else declared
+    finally:
+        response.close()
+    return ImageData.from_bytes(data, mime)
