@@ -307,3 +307,24 @@ def test_previews_skipped_when_check_previews_is_off() -> None:
 @pytest.mark.parametrize("chunk", [TextDelta("hello"), Usage(input_tokens=3)])
 def test_non_image_chunks_pass_untouched(chunk: TextDelta | Usage) -> None:
     assert Validation().on_chunk(chunk, _context()) is None
+
+
+def test_preview_header_mode_checks_type_and_size_without_decoding_it_all() -> None:
+    """Default preview checks read only the header: a broken tail is left to whoever decodes."""
+    import base64 as _b64
+
+    from imagestream import ImageData, ImagePreview, ImageValidationError
+    from imagestream._builtins.validation import Validation as _Validation
+    from imagestream.testing import make_png as _make_png
+
+    good = _b64.b64encode(_make_png(12, 7)).decode()
+    broken_tail = good[:-8] + "!!!!!!!!"
+    preview = ImagePreview(ImageData.from_base64(broken_tail), index=0)
+    checked = _Validation().check_image(preview, full=False)
+    assert (checked.width, checked.height, checked.mime_type) == (12, 7, "image/png")
+    assert checked.image.arrived_as_base64  # nothing was decoded in full
+    with pytest.raises(ImageValidationError, match="base64"):
+        _Validation(check_previews=True).on_chunk(preview, None)  # type: ignore[arg-type]
+    not_an_image = ImagePreview(ImageData.from_bytes(b"<html>nope</html>"), index=0)
+    with pytest.raises(ImageValidationError, match="not a PNG"):
+        _Validation().on_chunk(not_an_image, None)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._base64 import decode_base64
 from ._sniff import image_size, sniff_mime
 from .errors import ImageValidationError
 
@@ -58,8 +59,8 @@ class ImageData:
         """The image bytes (decoded from base64 on first access, then cached)."""
         if self._bytes is None:
             try:
-                decoded = binascii.a2b_base64(self._b64 or "", strict_mode=True)
-            except (binascii.Error, ValueError) as exc:
+                decoded = decode_base64(self._b64 or "")
+            except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
                 raise ImageValidationError(f"image payload is not valid base64: {exc}") from None
             object.__setattr__(self, "_bytes", decoded)
             return decoded

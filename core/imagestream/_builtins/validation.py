@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
@@ -52,6 +52,11 @@ def _normalise_mime(value: str | None) -> str | None:
     return _ALIASES.get(value, value)
 
 
+# A JPEG's size sits after its APP segments (EXIF can be ~64 KB); this covers
+# real previews while staying tiny next to a multi-megabyte payload.
+_HEADER_BYTES = 96 * 1024
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -69,7 +74,12 @@ class Validation:
         max_prompt_chars: Longest prompt accepted.
         blocklist: Words (case-insensitive, whole words) that refuse a prompt.
         max_image_pixels: Largest width × height accepted in an image.
-        check_previews: Also check preview payloads (decodes them).
+        check_previews: How to check previews: ``"header"`` (default) reads only
+            the start of the payload (type, dimensions, pixel cap) so a preview
+            that is merely shown is never decoded whole; ``True`` checks them
+            like finals (strict base64 over the whole payload); ``False`` skips them.
+            Finals are always checked in full: their bytes are needed anyway,
+            and the decoded bytes are kept, so nothing is decoded twice.
     """
 
     def __init__(
@@ -78,7 +88,7 @@ class Validation:
         max_prompt_chars: int = _defaults.MAX_PROMPT_CHARS,
         blocklist: Iterable[str] = (),
         max_image_pixels: int = _defaults.MAX_IMAGE_PIXELS,
-        check_previews: bool = True,
+        check_previews: bool | Literal["header"] = "header",
     ) -> None:
         self.max_prompt_chars = max_prompt_chars
         self.blocklist = tuple(w.strip().lower() for w in blocklist if w.strip())
@@ -117,9 +127,16 @@ class Validation:
                     hint="remove it, or change IMAGESTREAM_BLOCKLIST",
                 )
 
-    def check_image(self, chunk: ImagePreview | ImageFinal) -> ImagePreview | ImageFinal:
-        """Check one image chunk; return it with type and size filled in from the bytes."""
-        data = chunk.image.data  # strict base64 decoding happens here
+    def check_image(
+        self, chunk: ImagePreview | ImageFinal, *, full: bool = True
+    ) -> ImagePreview | ImageFinal:
+        """Check one image chunk; return it with type and size filled in from the bytes.
+
+        With ``full=False`` only the first bytes are decoded: enough for the
+        magic bytes and the header of every format imagestream reads.
+        """
+        # Full: strict base64 decoding of the whole payload happens here.
+        data = chunk.image.data if full else chunk.image.head(_HEADER_BYTES)
         what = "preview" if isinstance(chunk, ImagePreview) else "image"
         sniffed = sniff_mime(data)
         if sniffed is None:
@@ -151,8 +168,8 @@ class Validation:
     @hookimpl
     def on_chunk(self, chunk: Chunk, context: RunContext) -> Chunk | None:
         """Check image payloads; fill in their type and size."""
-        if isinstance(chunk, ImageFinal) or (
-            self.check_previews and isinstance(chunk, ImagePreview)
-        ):
+        if isinstance(chunk, ImageFinal):
             return self.check_image(chunk)
+        if isinstance(chunk, ImagePreview) and self.check_previews:
+            return self.check_image(chunk, full=self.check_previews is True)
         return None

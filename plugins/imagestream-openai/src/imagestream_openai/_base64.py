@@ -16,6 +16,7 @@ from types import ModuleType
 import attrs
 
 from imagestream import ImageData
+from imagestream._base64 import decode_base64 as _core_decode
 from imagestream.errors import ImageValidationError
 
 __all__ = ["FAST_BASE64", "b64encode", "decode_base64", "image_from_base64"]
@@ -43,30 +44,8 @@ def b64encode(data: bytes) -> str:
 
 
 def decode_base64(b64: str) -> bytes:
-    """Decode canonical base64 (standard alphabet, padded); raise ``ValueError`` on anything else.
-
-    With pybase64, its validating SIMD decoder. Without it, binascii's default
-    mode plus two checks, because binascii's ``strict_mode`` is about twice as
-    slow on multi-megabyte input: the padding must be at most two ``=`` at the
-    end of a length that is a multiple of 4, and the decoded length must be
-    exactly what that length promises. The default mode skips characters
-    outside the alphabet, so any such character makes the output shorter and
-    fails the second check.
-    """
-    if _pybase64 is not None:
-        decoded: bytes = _pybase64.b64decode(b64, validate=True)
-        return decoded
-    length = len(b64)
-    if length % 4:
-        raise binascii.Error("the length is not a multiple of 4")
-    first_pad = b64.find("=")
-    pad = 0 if first_pad < 0 else length - first_pad
-    if pad > 2 or (pad and b64[first_pad:] != "=" * pad):
-        raise binascii.Error("padding inside the data")
-    data = binascii.a2b_base64(b64)
-    if len(data) != length // 4 * 3 - pad:
-        raise binascii.Error("a character outside the base64 alphabet")
-    return data
+    """Decode canonical base64; ``ValueError`` on anything else (the core's strict decoder)."""
+    return _core_decode(b64)
 
 
 @attrs.define(frozen=True, slots=True, eq=False, repr=False)

@@ -1,0 +1,71 @@
+"""The fast strict base64 decoder accepts exactly what binascii's strict mode accepts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imagestream import _base64
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \n-_!"
+
+
+def _strict(text: str) -> bytes | None:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _ours(text: str) -> bytes | None:
+    try:
+        return _base64.decode_base64(text)
+    except (binascii.Error, ValueError):
+        return None
+
+
+@pytest.fixture(params=["stdlib", "pybase64"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "stdlib":
+        monkeypatch.setattr(_base64, "_pybase64", None)
+    elif _base64._pybase64 is None:
+        pytest.skip("pybase64 (the fast extra) is not installed")
+    return str(request.param)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=64))
+def test_valid_payloads_round_trip(data: bytes) -> None:
+    text = base64.b64encode(data).decode()
+    assert _base64.decode_base64(text) == data
+    saved = _base64._pybase64
+    _base64._pybase64 = None
+    try:
+        assert _base64.decode_base64(text) == data
+    finally:
+        _base64._pybase64 = saved
+
+
+@pytest.mark.parametrize(
+    "text", ["QQ=", "QQ==QQ==", "Q Q==", "QQ==\n", "QQ=A", "QUJD!", "QUJD-_==", "====", "Q==="]
+)
+def test_invalid_payloads_are_refused(text: str, mode: str) -> None:
+    assert _strict(text) is None
+    assert _ours(text) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=ALPHABET, max_size=24))
+def test_stdlib_mode_agrees_with_strict_binascii(text: str) -> None:
+    saved = _base64._pybase64
+    _base64._pybase64 = None
+    try:
+        assert (_ours(text) is None) == (_strict(text) is None)
+        if _strict(text) is not None:
+            assert _ours(text) == _strict(text)
+    finally:
+        _base64._pybase64 = saved
