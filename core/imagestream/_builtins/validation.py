@@ -2,8 +2,10 @@
 
 Prompt rules run in ``on_request``, before any network call: a length cap and a
 configurable blocklist of words. Image payloads are checked in ``on_chunk``:
-base64 decoded strictly, magic bytes must match the declared type, dimensions
-are read from the header and capped in pixels (a decompression-bomb guard).
+magic bytes must match the declared type, dimensions are read from the header
+and capped in pixels (a decompression-bomb guard). By default only the start of
+each payload is decoded for this; the whole payload is decoded strictly, once,
+when its bytes are first used (``check_finals=True`` does it here instead).
 Checked chunks come out with ``mime_type``, ``width`` and ``height`` filled in.
 
 Configure the global instance through the environment
@@ -77,9 +79,12 @@ class Validation:
         check_previews: How to check previews: ``"header"`` (default) reads only
             the start of the payload (type, dimensions, pixel cap) so a preview
             that is merely shown is never decoded whole; ``True`` checks them
-            like finals (strict base64 over the whole payload); ``False`` skips them.
-            Finals are always checked in full: their bytes are needed anyway,
-            and the decoded bytes are kept, so nothing is decoded twice.
+            in full (strict base64 over the whole payload); ``False`` skips them.
+        check_finals: The same for final images (``"header"`` by default): a
+            relayed image is never decoded for nothing, and whoever does need
+            the bytes gets them strictly decoded, or an
+            :class:`~imagestream.ImageValidationError`, from ``image.data``.
+            ``True`` decodes every final here, before the caller sees it.
     """
 
     def __init__(
@@ -89,11 +94,13 @@ class Validation:
         blocklist: Iterable[str] = (),
         max_image_pixels: int = _defaults.MAX_IMAGE_PIXELS,
         check_previews: bool | Literal["header"] = "header",
+        check_finals: bool | Literal["header"] = "header",
     ) -> None:
         self.max_prompt_chars = max_prompt_chars
         self.blocklist = tuple(w.strip().lower() for w in blocklist if w.strip())
         self.max_image_pixels = max_image_pixels
         self.check_previews = check_previews
+        self.check_finals = check_finals
         self._pattern = (
             re.compile(r"\b(" + "|".join(re.escape(w) for w in self.blocklist) + r")\b", re.I)
             if self.blocklist
@@ -168,8 +175,8 @@ class Validation:
     @hookimpl
     def on_chunk(self, chunk: Chunk, context: RunContext) -> Chunk | None:
         """Check image payloads; fill in their type and size."""
-        if isinstance(chunk, ImageFinal):
-            return self.check_image(chunk)
+        if isinstance(chunk, ImageFinal) and self.check_finals:
+            return self.check_image(chunk, full=self.check_finals is True)
         if isinstance(chunk, ImagePreview) and self.check_previews:
             return self.check_image(chunk, full=self.check_previews is True)
         return None
