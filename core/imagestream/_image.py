@@ -86,7 +86,9 @@ class ImageData:
         if self._bytes is not None:
             return len(self._bytes)
         b64 = self._b64 or ""
-        return len(b64) * 3 // 4 - (len(b64) - len(b64.rstrip("=")))
+        # Count the padding by looking at the end: rstrip would copy megabytes.
+        padding = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
+        return len(b64) * 3 // 4 - padding
 
     def head(self, n: int = 32) -> bytes:
         """The first ``n`` bytes (at most), decoding only what that needs."""

@@ -26,6 +26,7 @@ import attrs
 
 from .. import _defaults
 from .._chunks import Chunk, ImageFinal, ImagePreview
+from .._image import ImageData
 from .._sniff import image_size, sniff_mime
 from ..errors import ConfigurationError, ImageValidationError, ValidationError
 from ..hookspecs import hookimpl
@@ -54,9 +55,19 @@ def _normalise_mime(value: str | None) -> str | None:
     return _ALIASES.get(value, value)
 
 
-# A JPEG's size sits after its APP segments (EXIF can be ~64 KB); this covers
-# real previews while staying tiny next to a multi-megabyte payload.
-_HEADER_BYTES = 96 * 1024
+# PNG, GIF and WebP sizes sit in the first 32 bytes; a JPEG's comes after its
+# APP segments (EXIF can reach ~64 KB), so read more only when needed.
+_HEADER_STEPS = (64, 4096, 96 * 1024)
+
+
+def _header(image: ImageData) -> bytes:
+    """The shortest start of the payload whose header is readable (or the longest tried)."""
+    head = b""
+    for size in _HEADER_STEPS:
+        head = image.head(size)
+        if len(head) < size or image_size(head) is not None:
+            break
+    return head
 
 
 def _env_int(name: str, default: int) -> int:
@@ -142,9 +153,9 @@ class Validation:
         With ``full=False`` only the first bytes are decoded: enough for the
         magic bytes and the header of every format imagestream reads.
         """
-        # Full: strict base64 decoding of the whole payload happens here.
-        data = chunk.image.data if full else chunk.image.head(_HEADER_BYTES)
         what = "preview" if isinstance(chunk, ImagePreview) else "image"
+        # Full: strict base64 decoding of the whole payload happens here.
+        data = chunk.image.data if full else _header(chunk.image)
         sniffed = sniff_mime(data)
         if sniffed is None:
             raise ImageValidationError(
