@@ -13,7 +13,7 @@ import binascii
 import importlib
 from types import ModuleType
 
-__all__ = ["FAST_BASE64", "decode_base64"]
+__all__ = ["FAST_BASE64", "decode_base64", "encode_base64"]
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -55,3 +55,11 @@ def decode_base64(b64: str) -> bytes:
     if len(data) != length // 4 * 3 - pad:
         raise binascii.Error("a character outside the base64 alphabet")
     return data
+
+
+def encode_base64(data: bytes) -> str:
+    """Standard, padded base64 without newlines."""
+    if _pybase64 is not None:
+        encoded: str = _pybase64.b64encode_as_string(data)
+        return encoded
+    return binascii.b2a_base64(data, newline=False).decode("ascii")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._base64 import decode_base64
+from ._base64 import decode_base64, encode_base64
 from ._sniff import image_size, sniff_mime
 from .errors import ImageValidationError
 
@@ -70,7 +70,7 @@ class ImageData:
     def b64(self) -> str:
         """The payload as base64 (encoded on first access if it came as bytes)."""
         if self._b64 is None:
-            encoded = binascii.b2a_base64(self._bytes or b"", newline=False).decode("ascii")
+            encoded = encode_base64(self._bytes or b"")
             object.__setattr__(self, "_b64", encoded)
             return encoded
         return self._b64

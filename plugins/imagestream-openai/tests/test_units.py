@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imagestream import ImageData, ImageFinal, ImagePreview, Secret, Usage
+from imagestream import _base64 as core_base64
 from imagestream.errors import (
     ContentPolicyError,
     ImageValidationError,
@@ -150,7 +151,7 @@ def test_fast_image_data_matches_the_core_class() -> None:
 
 
 def test_fallbacks_without_the_fast_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_base64, "_pybase64", None)
+    monkeypatch.setattr(core_base64, "_pybase64", None)
     image = _base64.image_from_base64(b64_image("png", 1), "image/png")
     assert image.data == make_image("png", 1)
     for bad in ("not base64!", b64_image("png", 1)[:-1], "QUJD\n", "QU=D", "QUJD===="):
@@ -181,12 +182,12 @@ _ALPHABET = st.sampled_from([*"ABab09+/=", " ", "\n", "!", "-", "_", "é"])
 )
 def test_standard_library_decoding_is_as_strict_as_pybase64(text: str) -> None:
     pybase64 = pytest.importorskip("pybase64")
-    saved = _base64._pybase64
-    _base64._pybase64 = None
+    saved = core_base64._pybase64
+    core_base64._pybase64 = None
     try:
         ours = _outcome(_base64.decode_base64, text)
     finally:
-        _base64._pybase64 = saved
+        core_base64._pybase64 = saved
     assert ours == _outcome(lambda value: pybase64.b64decode(value, validate=True), text)
     if ours is not None:
         assert ours == base64.b64decode(text)
