@@ -15,14 +15,13 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from imagestream import Chunk, ImageData, ImageFinal, ProviderResponse, Usage
-from imagestream._builtins.fake_streaming import chunks_from_response
 from imagestream.errors import ProviderError
 
 from ._base64 import image_from_base64
 from ._errors import error_from_event, http_error_parser
 from ._events import ImagesEvents, images_usage, mime_for
 from ._pricing import dalle_image_price
-from ._transport import post, read_json, sse_payloads, streamed
+from ._transport import chunks_of, post, read_json
 
 if TYPE_CHECKING:
     import aiohttp
@@ -91,25 +90,18 @@ async def _send(settings: Settings, context: RunContext) -> aiohttp.ClientRespon
 async def stream_images(settings: Settings, context: RunContext) -> AsyncGenerator[Chunk, None]:
     """Chunks of one Images API call, streamed or not."""
     response = await _send(settings, context)
-    try:
-        if settings.stream and streamed(response):
-            machine = ImagesEvents(
-                settings.n, key=settings.endpoint.api_key, headers=response.headers
-            )
-            async with aclosing(sse_payloads(context, response)) as events:
-                async for event, payload in events:
-                    for chunk in machine.handle(payload, event):
-                        yield chunk
-            machine.finish()
-        else:
-            whole = await _whole_response(settings, context, response)
-            async for chunk in chunks_from_response(whole):
-                yield chunk
-    finally:
-        # A body read to the end was already handed back to the pool, and this
-        # does nothing; one left unread (the consumer stopped, an error, a
-        # cancellation) is dropped, so the server stops sending it.
-        response.close()
+    chunks = chunks_of(
+        context,
+        response,
+        stream=settings.stream,
+        machine=lambda: ImagesEvents(
+            settings.n, key=settings.endpoint.api_key, headers=response.headers
+        ),
+        whole=lambda: _whole_response(settings, context, response),
+    )
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            yield chunk
 
 
 async def generate_images(settings: Settings, context: RunContext) -> ProviderResponse:

@@ -14,13 +14,12 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from imagestream import Chunk, ImageFinal, ProviderResponse
-from imagestream._builtins.fake_streaming import chunks_from_response
 from imagestream.errors import ProviderError
 
 from ._base64 import b64encode
 from ._errors import error_from_event
 from ._events import ResponsesEvents, final_from_item, responses_usage
-from ._transport import post, read_json, sse_payloads, streamed
+from ._transport import chunks_of, post, read_json
 
 if TYPE_CHECKING:
     import aiohttp
@@ -75,26 +74,21 @@ async def request_body(settings: Settings) -> dict[str, Any]:
 async def stream_responses(settings: Settings, context: RunContext) -> AsyncGenerator[Chunk, None]:
     """Chunks of one Responses API call, streamed or not."""
     response = await post(context, settings, "responses", body=await request_body(settings))
-    try:
-        if settings.stream and streamed(response):
-            machine = ResponsesEvents(
-                settings.model,
-                settings.responses_model,
-                key=settings.endpoint.api_key,
-                headers=response.headers,
-            )
-            async with aclosing(sse_payloads(context, response)) as events:
-                async for event, payload in events:
-                    for chunk in machine.handle(payload, event):
-                        yield chunk
-            machine.finish()
-        else:
-            whole = await _whole_response(settings, context, response)
-            async for chunk in chunks_from_response(whole):
-                yield chunk
-    finally:
-        # Harmless after a complete read; drops an unread body (see _images_api).
-        response.close()
+    chunks = chunks_of(
+        context,
+        response,
+        stream=settings.stream,
+        machine=lambda: ResponsesEvents(
+            settings.model,
+            settings.responses_model,
+            key=settings.endpoint.api_key,
+            headers=response.headers,
+        ),
+        whole=lambda: _whole_response(settings, context, response),
+    )
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            yield chunk
 
 
 async def generate_responses(settings: Settings, context: RunContext) -> ProviderResponse:

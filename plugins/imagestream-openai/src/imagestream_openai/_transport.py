@@ -11,9 +11,12 @@ installed).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, Protocol
 
+from imagestream import Chunk, ProviderResponse
+from imagestream._builtins.fake_streaming import chunks_from_response
 from imagestream.errors import (
     StreamDecodeError,
     StreamInterruptedError,
@@ -69,6 +72,45 @@ async def post(
         parse_error=http_error_parser(endpoint.api_key),
         stall_timeout=settings.timeout,
     )
+
+
+class EventMachine(Protocol):
+    """Turns one API's SSE events into chunks (``ImagesEvents``, ``ResponsesEvents``)."""
+
+    def handle(self, payload: Mapping[str, Any], event: str = ...) -> list[Chunk]: ...
+
+    def finish(self) -> None: ...
+
+
+async def chunks_of(
+    context: RunContext,
+    response: aiohttp.ClientResponse,
+    *,
+    stream: bool,
+    machine: Callable[[], EventMachine],
+    whole: Callable[[], Awaitable[ProviderResponse]],
+) -> AsyncGenerator[Chunk, None]:
+    """The chunks of one response: its events when it streams, else the whole body.
+
+    ``machine`` is called only for an event stream; ``whole`` reads and parses
+    a non-streamed body (a gateway may ignore ``stream``).
+    """
+    try:
+        if stream and streamed(response):
+            events_to_chunks = machine()
+            async with aclosing(sse_payloads(context, response)) as events:
+                async for event, payload in events:
+                    for chunk in events_to_chunks.handle(payload, event):
+                        yield chunk
+            events_to_chunks.finish()
+        else:
+            async for chunk in chunks_from_response(await whole()):
+                yield chunk
+    finally:
+        # A body read to the end was already handed back to the pool, and this
+        # does nothing; one left unread (the consumer stopped, an error, a
+        # cancellation) is dropped, so the server stops sending it.
+        response.close()
 
 
 def streamed(response: aiohttp.ClientResponse) -> bool:
