@@ -74,6 +74,11 @@ def loads_event(data: str) -> Any:
     """
     if len(data) < _LARGE_EVENT:
         return loads(data)
+    # JSON must escape NUL, so a string that already looks like a placeholder
+    # shows up as this exact text; then every placeholder found later might not
+    # be ours. One C-speed search rules that out.
+    if _PLACEHOLDER in data:
+        return loads(data)
     parts: list[str] = []
     values: list[str] = []
     position = 0  # where the text not yet copied to parts starts
@@ -103,7 +108,11 @@ def loads_event(data: str) -> Any:
 
 
 def _restore(node: Any, values: list[str]) -> int:
-    """Put the lifted values back in place of their placeholders; return how many."""
+    """Put the lifted values back in place of their placeholders; return how many.
+
+    Every placeholder in ``node`` is one of ours (``loads_event`` checked that
+    the text held none before), so each is replaced by the value it indexes.
+    """
     restored = 0
     if isinstance(node, dict):
         items: Any = node.items()
@@ -114,10 +123,7 @@ def _restore(node: Any, values: list[str]) -> int:
     for name, value in items:
         if isinstance(value, str):
             if value.startswith(_SENTINEL):
-                index = value[len(_SENTINEL) :]
-                if not index.isdigit() or int(index) >= len(values):
-                    return -len(values) - 1  # not ours: make the count wrong
-                node[name] = values[int(index)]
+                node[name] = values[int(value[len(_SENTINEL) :])]
                 restored += 1
         elif isinstance(value, (dict, list)):
             restored += _restore(value, values)
