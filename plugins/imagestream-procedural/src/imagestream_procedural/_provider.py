@@ -6,7 +6,9 @@ import asyncio
 import io
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import attrs
 
 from imagestream import (
     Chunk,
@@ -110,7 +112,7 @@ class ProceduralProvider(Provider):
         if request.partial_images is not None and request.partial_images < 0:
             raise ConfigurationError("procedural: partial_images must be >= 0")
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
-        return _evolve(
+        return attrs.evolve(
             request,
             size=f"{width}x{height}",
             steps=steps,
@@ -168,12 +170,8 @@ class ProceduralProvider(Provider):
                 revised_prompt=description,
                 seed=sample_seed,
             )
-        yield Usage(
-            input_tokens=len(request.prompt.split()),
-            output_tokens=0,
-            total_tokens=len(request.prompt.split()),
-            cost_usd=0.0,
-        )
+        words = len(request.prompt.split())
+        yield Usage(input_tokens=words, output_tokens=0, total_tokens=words, cost_usd=0.0)
 
 
 def _next_frame(
@@ -183,9 +181,3 @@ def _next_frame(
         if step in wanted:
             return step, sigma, _encode(frame, fmt, quality)
     return None
-
-
-def _evolve(request: ImageRequest, **changes: Any) -> ImageRequest:
-    import attrs
-
-    return attrs.evolve(request, **changes)
