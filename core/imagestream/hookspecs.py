@@ -44,7 +44,7 @@ subclass of :class:`imagestream.ImagestreamError` for failures a user can act on
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -273,14 +273,3 @@ def on_error(error: BaseException, context: RunContext) -> Awaitable[None] | Non
         context: The run's context.
     """
 
-
-def _all_hook_names() -> list[str]:
-    """Names of every hook above (used by the docs meta-test)."""
-    return [
-        name
-        for name, value in globals().items()
-        if callable(value) and hasattr(value, PROJECT + "_spec")
-    ]
-
-
-_ = Any  # keep the typing import used when TYPE_CHECKING is false

@@ -37,6 +37,7 @@ from .hookspecs import hookimpl
 __all__ = [
     "PluginHarness",
     "ScriptedProvider",
+    "chunks_of",
     "imagestream_plugins",
     "make_png",
     "provider_plugin",
