@@ -612,3 +612,36 @@ def test_default_parser_truncates_long_bodies() -> None:
     error = _default_parser("p")(500, b"e" * 10_000, {})
     assert "e" * 500 in error.message
     assert "e" * 501 not in error.message
+
+
+async def test_quota_error_is_not_retried_despite_its_429() -> None:
+    """A parser that says 'out of credit' wins over the retryable status."""
+    from aiohttp import web
+
+    from imagestream import HttpClient, QuotaExceededError, RetryPolicy, error_for_status
+
+    hits = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        return web.json_response({"error": {"code": "insufficient_quota"}}, status=429)
+
+    def parse(status: int, body: bytes, headers: Any) -> Any:
+        return error_for_status(status, "quota", provider="p", cls=QuotaExceededError)
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    client = HttpClient(retry=RetryPolicy(initial=0.01, maximum=0.02))
+    try:
+        with pytest.raises(QuotaExceededError):
+            await client.send("POST", f"http://127.0.0.1:{port}/", provider="p", parse_error=parse)
+        assert hits == 1
+    finally:
+        await client.close()
+        await runner.cleanup()

@@ -30,6 +30,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     ConflictError,
+    ContentPolicyError,
     InvalidRequestError,
     ProviderError,
     QuotaExceededError,
@@ -59,6 +60,10 @@ _STATUS_ERRORS: dict[int, type[ProviderError]] = {
     422: InvalidRequestError,
     429: RateLimitError,
 }
+
+
+_FINAL_ERRORS = (QuotaExceededError, AuthenticationError, ContentPolicyError, InvalidRequestError)
+"""Errors no retry can fix, whatever their HTTP status."""
 
 
 def error_for_status(
@@ -224,7 +229,9 @@ class HttpClient:
                 if error.status is None:
                     error.status = response.status
                 _redact(error, headers)
-                if response.status not in policy.statuses:
+                # The parser may know better than the status: a 429 that means
+                # "out of credit" will not succeed however long we wait.
+                if response.status not in policy.statuses or isinstance(error, _FINAL_ERRORS):
                     raise error
             wait = policy.delay(attempt, getattr(error, "retry_after", None))
             if wait is None:

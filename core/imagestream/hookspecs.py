@@ -272,4 +272,3 @@ def on_error(error: BaseException, context: RunContext) -> Awaitable[None] | Non
         error: The exception, :class:`asyncio.CancelledError` included.
         context: The run's context.
     """
-
