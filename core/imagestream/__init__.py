@@ -28,11 +28,13 @@ if TYPE_CHECKING:
     from ._builtins.validation import Validation
     from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
     from ._context import RunContext
-    from ._convert import chunk_from_dict, chunk_to_dict
+    from ._convert import chunk_from_dict, chunk_to_dict, chunk_to_sse
     from ._decoding import Decoder, DecoderFactory, get_decoder
     from ._http import HttpClient, error_for_status
     from ._image import ImageData
     from ._pipeline import ChunkStream, Pipeline
+    from ._pool import aclose_shared_http as aclose_http_client
+    from ._pool import shared_http as http_client
     from ._plugins import (
         PluginInfo,
         PluginManager,
@@ -67,13 +69,14 @@ if TYPE_CHECKING:
         StreamDecodeError,
         StreamInterruptedError,
         StreamTruncatedError,
+        UnexpectedResponseError,
         UnknownDecoderError,
         UnknownProviderError,
         UnsafePathError,
         ValidationError,
     )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY: dict[str, str] = {
     "stream": "._api",
@@ -90,6 +93,7 @@ _LAZY: dict[str, str] = {
     "RunContext": "._context",
     "chunk_from_dict": "._convert",
     "chunk_to_dict": "._convert",
+    "chunk_to_sse": "._convert",
     "Decoder": "._decoding",
     "DecoderFactory": "._decoding",
     "get_decoder": "._decoding",
@@ -116,7 +120,11 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "._retry",
     "SaveOptions": "._saving",
 }
-_RENAMED = {"AnalyticsMiddleware": ("._builtins.analytics", "Analytics")}
+_RENAMED = {
+    "AnalyticsMiddleware": ("._builtins.analytics", "Analytics"),
+    "http_client": ("._pool", "shared_http"),
+    "aclose_http_client": ("._pool", "aclose_shared_http"),
+}
 _ERRORS = frozenset(_errors.__all__)  # the error classes are light: no lazy import needed
 
 __all__ = [
@@ -166,6 +174,7 @@ __all__ = [
     "StreamInterruptedError",
     "StreamTruncatedError",
     "TextDelta",
+    "UnexpectedResponseError",
     "UnknownDecoderError",
     "UnknownProviderError",
     "UnsafePathError",
@@ -173,15 +182,18 @@ __all__ = [
     "Validation",
     "ValidationError",
     "__version__",
+    "aclose_http_client",
     "agenerate",
     "chunk_from_dict",
     "chunk_to_dict",
+    "chunk_to_sse",
     "error_for_status",
     "generate",
     "get_decoder",
     "get_plugin_manager",
     "get_provider",
     "hookimpl",
+    "http_client",
     "list_providers",
     "parse_size",
     "register_plugin",

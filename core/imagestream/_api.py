@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._pipeline import ChunkStream, Pipeline, run_sync
-from ._plugins import get_plugin_manager
+from ._plugins import PluginManager, get_plugin_manager
 
 if TYPE_CHECKING:
     from ._provider import Provider
@@ -15,8 +15,17 @@ if TYPE_CHECKING:
 __all__ = ["agenerate", "generate", "get_provider", "list_providers", "stream"]
 
 
+_global: tuple[PluginManager, Pipeline] | None = None
+
+
 def _global_pipeline() -> Pipeline:
-    return Pipeline(manager=get_plugin_manager())
+    # One pipeline over the global plugins, remade only when the manager is
+    # replaced (tests do); its runs share the running loop's pooled HTTP client.
+    global _global
+    manager = get_plugin_manager()
+    if _global is None or _global[0] is not manager:
+        _global = (manager, Pipeline(manager=manager))
+    return _global[1]
 
 
 def stream(

@@ -6,7 +6,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ._decoding import Decoder
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from ._request import ImageRequest
 
 __all__ = ["RunContext"]
+
+S = TypeVar("S")
 
 _run_ids = itertools.count(1)
 
@@ -29,6 +31,9 @@ class RunContext:
         started: ``time.perf_counter()`` when the run started.
         state: Free per-run storage for plugins; namespace keys by plugin name.
         logger: The ``imagestream`` logger (never log keys).
+        prepared: The settings the provider's ``validate`` handed on in a
+            :class:`~imagestream.provider.Prepared` (``None`` when it returned
+            a plain request); read it with :meth:`prepared_as`.
     """
 
     __slots__ = (
@@ -36,6 +41,7 @@ class RunContext:
         "_generate",
         "_http",
         "logger",
+        "prepared",
         "provider",
         "request",
         "run_id",
@@ -58,9 +64,19 @@ class RunContext:
         self.started = time.perf_counter()
         self.state: dict[str, Any] = {}
         self.logger = logging.getLogger("imagestream")
+        self.prepared: Any = None
         self._decoders = decoders
         self._http = http
         self._generate = generate
+
+    def prepared_as(self, kind: type[S]) -> S | None:
+        """:attr:`prepared` if it is a ``kind``, else ``None`` (then parse the request yourself).
+
+        ::
+
+            settings = context.prepared_as(Settings) or parse(request)
+        """
+        return self.prepared if isinstance(self.prepared, kind) else None
 
     def get_decoder(self, name: str, **options: Any) -> Decoder[Any]:
         """A fresh stream decoder registered under ``name`` (see ``register_decoders``)."""

@@ -7,6 +7,7 @@ carries binary natively, so nothing is encoded for nothing).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import cache
 from typing import Any, Literal
@@ -18,7 +19,7 @@ from ._chunks import CHUNK_TYPES, Chunk, ImageFinal, ImagePreview, TextDelta, Us
 from ._image import ImageData
 from .errors import ValidationError
 
-__all__ = ["chunk_from_dict", "chunk_to_dict", "converter"]
+__all__ = ["chunk_from_dict", "chunk_to_dict", "chunk_to_sse", "converter"]
 
 Flavor = Literal["json", "msgpack"]
 
@@ -60,7 +61,9 @@ def converter(flavor: Flavor = "json") -> cattrs.Converter:
 def chunk_to_dict(chunk: Chunk, *, flavor: Flavor = "json") -> dict[str, Any]:
     """Turn a chunk into a plain dict with a ``type`` tag.
 
-    With ``flavor="json"`` images are base64 strings; with ``"msgpack"`` raw bytes.
+    With ``flavor="json"`` (the default) the dict is JSON-safe: images are
+    base64 strings, everything else strings, numbers, lists and dicts, so
+    ``json.dumps`` takes it as it is. With ``"msgpack"`` images are raw bytes.
     """
     if not isinstance(chunk, CHUNK_TYPES):
         raise TypeError(f"not a chunk: {chunk!r}")
@@ -87,3 +90,28 @@ def chunk_from_dict(data: Mapping[str, Any], *, flavor: Flavor = "json") -> Chun
 
 
 _KINDS = frozenset(cls.kind for cls in CHUNK_TYPES)
+
+
+def chunk_to_sse(chunk: Chunk, *, event_id: str | None = None) -> bytes:
+    """One chunk as a server-sent event: the inverse of the ``sse`` decoder plus :func:`chunk_from_dict`.
+
+    The event's name is the chunk's ``type`` and its data the compact JSON of
+    :func:`chunk_to_dict` (images as base64), on one line: JSON escapes every
+    newline, so no payload can end the event early. ``event_id`` becomes the
+    ``id:`` field (what a browser's ``EventSource`` resends as
+    ``Last-Event-ID`` when it reconnects)::
+
+        event: image_final
+        data: {"type":"image_final","image":{"mime_type":"image/png","b64":"iVBOR..."},...}
+
+    Raises:
+        ValueError: ``event_id`` contains a line break or NUL, which SSE cannot carry.
+    """
+    data = json.dumps(chunk_to_dict(chunk), separators=(",", ":"), ensure_ascii=False)
+    lines = [f"event: {chunk.kind}"]
+    if event_id is not None:
+        if any(bad in event_id for bad in "\r\n\0"):
+            raise ValueError("an SSE event id cannot contain a line break or NUL")
+        lines.append(f"id: {event_id}")
+    lines.append(f"data: {data}")
+    return ("\n".join(lines) + "\n\n").encode("utf-8")

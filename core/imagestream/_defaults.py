@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection (TCP and TLS)."""
 
@@ -36,3 +38,16 @@ MAX_IMAGE_PIXELS = 8192 * 8192
 
 MAX_PROMPT_CHARS = 32_000
 """Prompt length cap of the validation middleware."""
+
+MAX_CONNECTIONS = 1000
+"""Connections one HTTP client keeps open at once, across hosts (aiohttp's own default is 100).
+
+High enough that 500 concurrent streams are never queued behind each other;
+set ``IMAGESTREAM_MAX_CONNECTIONS`` (``0``: no limit) to change it.
+"""
+
+
+def max_connections() -> int:
+    """:data:`MAX_CONNECTIONS`, or ``IMAGESTREAM_MAX_CONNECTIONS`` when that is a whole number."""
+    value = os.environ.get("IMAGESTREAM_MAX_CONNECTIONS", "").strip()
+    return int(value) if value.isdigit() else MAX_CONNECTIONS

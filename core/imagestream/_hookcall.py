@@ -25,6 +25,7 @@ CALLED_BY_CORE = frozenset(
         "on_error",
         "register_providers",
         "register_decoders",
+        "register_commands",
     }
 )
 """Hooks the core calls implementation by implementation: ``wrapper=True`` is refused on them."""

@@ -16,6 +16,7 @@ sending data is never cut off.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _defaults
+from ._redact import redact
 from ._retry import RetryPolicy, parse_retry_after
 from .errors import (
     APIConnectionError,
@@ -119,6 +121,10 @@ class HttpClient:
         connect_timeout: Seconds to connect.
         stall_timeout: Seconds without data before a read fails.
         retry: The retry policy.
+        max_connections: Connections open at once, across all hosts; ``0``
+            for no limit. The default (``IMAGESTREAM_MAX_CONNECTIONS``, else
+            :data:`~imagestream._defaults.MAX_CONNECTIONS`, 1000) is far above
+            aiohttp's 100 so that hundreds of concurrent streams are not queued.
     """
 
     def __init__(
@@ -127,13 +133,22 @@ class HttpClient:
         connect_timeout: float = _defaults.CONNECT_TIMEOUT,
         stall_timeout: float = _defaults.STALL_TIMEOUT,
         retry: RetryPolicy | None = None,
+        max_connections: int | None = None,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
         self.retry = retry or RetryPolicy()
+        self.max_connections = (
+            max_connections if max_connections is not None else _defaults.max_connections()
+        )
         self._session: aiohttp.ClientSession | None = None
         # The stall timeout each open response was sent with, for error messages.
         self._stall_for: weakref.WeakKeyDictionary[aiohttp.ClientResponse, float] = (
+            weakref.WeakKeyDictionary()
+        )
+        # The credentials each open response was sent with, to mask them in
+        # anything quoted from its body.
+        self._secrets_for: weakref.WeakKeyDictionary[aiohttp.ClientResponse, tuple[str, ...]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -150,8 +165,20 @@ class HttpClient:
             # trust_env makes aiohttp look up a proxy and ~/.netrc in a worker
             # thread on every request (and a netrc entry for the API host
             # clashes with the Authorization header): only when a proxy is set.
-            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=_proxy_configured())
+            connector = aiohttp.TCPConnector(limit=self.max_connections)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, trust_env=proxy_configured()
+            )
         return self._session
+
+    @property
+    def closed(self) -> bool:
+        """True when no session is open (none was made yet, or it was closed)."""
+        return self._session is None or self._session.closed
+
+    def secrets_of(self, response: aiohttp.ClientResponse) -> tuple[str, ...]:
+        """The credentials ``response``'s request carried, for :func:`~imagestream.provider.redact`."""
+        return self._secrets_for.get(response, ())
 
     async def close(self) -> None:
         """Close the session and every connection it holds."""
@@ -218,6 +245,7 @@ class HttpClient:
             else:
                 if response.status < 300:
                     self._stall_for[response] = read_timeout
+                    self._secrets_for[response] = _secrets(headers)
                     return response
                 try:
                     raw = await _read_capped(response, _defaults.MAX_ERROR_BODY)
@@ -301,8 +329,14 @@ class HttpClient:
         return b"".join(pieces)
 
 
-def _proxy_configured() -> bool:
-    """True if a ``*_proxy`` environment variable is set (what ``trust_env`` is for)."""
+@functools.cache
+def proxy_configured() -> bool:
+    """True if a ``*_proxy`` environment variable is set (what ``trust_env`` is for).
+
+    Read once per process: scanning the environment for every request costs
+    time, and proxy settings do not change under a running program.
+    ``proxy_configured.cache_clear()`` reads it again.
+    """
     return any(
         value and name.lower().endswith("_proxy") and name.lower() != "no_proxy"
         for name, value in os.environ.items()
@@ -323,23 +357,28 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 
 
+def _secrets(headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The credentials among request headers: whole values and bare tokens."""
+    found: list[str] = []
+    for name, value in (headers or {}).items():
+        if name.lower() in _SECRET_HEADERS and value:
+            found.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in {"bearer", "key", "basic"}:
+                found.append(token)
+    return tuple(found)
+
+
 def _redact(error: ProviderError, headers: Mapping[str, str] | None) -> None:
     """Remove credentials we sent from an error built from the server's reply.
 
     A misbehaving server or proxy may echo the request headers back; the
     error message must still never contain the key.
     """
-    secrets = []
-    for name, value in (headers or {}).items():
-        if name.lower() in _SECRET_HEADERS and value:
-            secrets.append(value)
-            scheme, _, token = value.partition(" ")
-            if token and scheme.lower() in {"bearer", "key", "basic"}:
-                secrets.append(token)
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 6 and secret in error.message:
-            error.message = error.message.replace(secret, "[redacted]")
-            error.args = (error.message,)
+    message = redact(error.message, _secrets(headers))
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
 
 
 def _origin(url: str) -> str:

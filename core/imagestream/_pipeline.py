@@ -11,6 +11,7 @@ explicitly, with no global plugin state::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -18,11 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 
 from ._chunks import Chunk, ImageFinal
+from ._concurrency import concurrency_slot
 from ._context import RunContext
 from ._hookcall import ordered_calls
 from ._http import HttpClient
 from ._plugins import CORE_PLUGINS, PluginManager, get_plugin_manager, load_builtin
-from ._provider import Provider, ProviderResponse
+from ._pool import shared_http
+from ._provider import Prepared, Provider, ProviderResponse
 from ._registry import Registry
 from ._request import ImageRequest
 from ._result import GenerationResult
@@ -146,7 +149,11 @@ class Pipeline:
             up among installed plugins.
         manager: Use this plugin manager instead of a private one (how the
             global API shares the installed plugins).
-        http: An HTTP client to share across runs (see :meth:`__aenter__`).
+        http: An HTTP client for every run. By default each run uses the
+            running event loop's pooled client (the one
+            :func:`imagestream.stream` uses), closed when the loop shuts
+            down; ``async with pipeline:`` gives the pipeline a client of its
+            own instead, closed on exit.
         defaults: Default request fields and options (``model=``, ``size=``, ...).
     """
 
@@ -262,15 +269,9 @@ class Pipeline:
         save_options: SaveOptions | None,
     ) -> AsyncIterator[Chunk]:
         hook = self.manager.hook
-        run_http: HttpClient | None = None
 
         def http() -> HttpClient:
-            nonlocal run_http
-            if self._http is not None:
-                return self._http
-            if run_http is None:
-                run_http = HttpClient()
-            return run_http
+            return self._http if self._http is not None else shared_http()
 
         async def generate_hook() -> ProviderResponse:
             response = hook.generate(request=context.request, provider=provider, context=context)
@@ -286,6 +287,7 @@ class Pipeline:
         chunk_hooks = [call for _, call in ordered_calls(hook.on_chunk)]
         post_hooks = [call for _, call in ordered_calls(hook.postprocess)]
         source: AsyncIterator[Chunk] | None = None
+        held = contextlib.AsyncExitStack()
         try:
             for _, on_request in ordered_calls(hook.on_request):
                 replaced = await await_me_maybe(
@@ -293,7 +295,15 @@ class Pipeline:
                 )
                 if isinstance(replaced, ImageRequest):
                     context.request = replaced
-            context.request = provider.validate(context.request)
+            checked = provider.validate(context.request)
+            if isinstance(checked, Prepared):
+                context.request, context.prepared = checked.request, checked.settings
+            else:
+                context.request = checked
+            slot = concurrency_slot(provider, context.request)
+            if slot is not None:
+                # Queued here, before anything is sent: see Provider.max_concurrency.
+                await held.enter_async_context(slot)
             source = hook.stream(request=context.request, provider=provider, context=context)
             if source is None:
                 raise PluginError(
@@ -338,8 +348,7 @@ class Pipeline:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await _shielded(aclose())
-            if run_http is not None:
-                await _shielded(run_http.close())
+            await _shielded(held.aclose())
 
     async def _save(
         self, chunk: ImageFinal, options: SaveOptions, context: RunContext, result: GenerationResult

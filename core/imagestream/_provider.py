@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
+import hashlib
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from ._chunks import Chunk, ImageFinal, Usage
+from ._chunks import Chunk, ImageFinal, TextDelta, Usage
+from ._keys import find_key, require_key
 
 if TYPE_CHECKING:
     from ._context import RunContext
-    from ._request import ImageRequest
+    from ._request import ImageRequest, Secret
 
-__all__ = ["ModelInfo", "Pricing", "Provider", "ProviderResponse"]
+__all__ = ["ModelInfo", "Prepared", "Pricing", "Provider", "ProviderResponse"]
 
 
 @attrs.frozen
@@ -96,6 +98,42 @@ class ProviderResponse:
     text: str = ""
     usage: Usage | None = None
 
+    def chunks(self, *, synthetic: bool = True) -> Iterator[Chunk]:
+        """The response as chunks: its text, each final image, then its usage.
+
+        This is what the core's fake streaming yields for a provider that can
+        only generate; a streaming provider that sometimes gets a whole body
+        back (a gateway that ignores ``stream``) yields the same. Chunks are
+        marked ``synthetic`` unless told otherwise.
+        """
+        if self.text:
+            yield TextDelta(self.text, synthetic=synthetic)
+        for image in self.images:
+            yield attrs.evolve(image, synthetic=synthetic) if synthetic else image
+        if self.usage is not None:
+            yield attrs.evolve(self.usage, synthetic=synthetic) if synthetic else self.usage
+
+
+@attrs.frozen(repr=False)
+class Prepared:
+    """What :meth:`Provider.validate` may return to hand its parsed settings on.
+
+    The pipeline then runs with ``request`` and puts ``settings`` on the run's
+    context (:attr:`RunContext.prepared <imagestream.RunContext.prepared>`),
+    so :meth:`Provider.stream` / :meth:`Provider.generate` use them instead of
+    parsing the request (and reading its input files) a second time.
+
+    Attributes:
+        request: The request, with defaults filled in.
+        settings: The provider's own parsed form of it (any object).
+    """
+
+    request: ImageRequest
+    settings: Any
+
+    def __repr__(self) -> str:
+        return f"Prepared({self.request!r}, settings={type(self.settings).__name__})"
+
 
 class Provider:
     """Base class of image providers.
@@ -116,6 +154,11 @@ class Provider:
             :meth:`validate` refuses it.
         default_model: Used when the request names none.
         key_env: Environment variable that holds the API key, if one is needed.
+        key_aliases: Other variables read, in order, when ``key_env`` is unset
+            (names other tools use for the same key).
+        max_concurrency: Generations at once per :meth:`concurrency_key`
+            (per API key and base URL); more runs wait their turn in the
+            pipeline. ``None``: no limit.
     """
 
     name: ClassVar[str]
@@ -123,15 +166,49 @@ class Provider:
     models: ClassVar[Sequence[ModelInfo]] = ()
     default_model: ClassVar[str | None] = None
     key_env: ClassVar[str | None] = None
+    key_aliases: ClassVar[Sequence[str]] = ()
+    max_concurrency: ClassVar[int | None] = None
 
-    def validate(self, request: ImageRequest) -> ImageRequest:
+    def validate(self, request: ImageRequest) -> ImageRequest | Prepared:
         """Check (and normalise) a request before anything is sent.
 
         Raise :class:`~imagestream.ConfigurationError` or
         :class:`~imagestream.ValidationError` for anything the provider would
-        refuse; return the request, possibly with defaults filled in.
+        refuse (see :mod:`imagestream.provider` for which). Return the
+        request, possibly with defaults filled in, or a :class:`Prepared`
+        holding it and the provider's parsed settings, which the run's
+        context then carries to :meth:`stream` / :meth:`generate`: parse once.
         """
         return request
+
+    # -- keys ----------------------------------------------------------------
+
+    @property
+    def key_variables(self) -> tuple[str, ...]:
+        """``key_env`` followed by ``key_aliases``: every variable a key is read from."""
+        return (self.key_env, *self.key_aliases) if self.key_env else tuple(self.key_aliases)
+
+    def find_api_key(self, request: ImageRequest) -> Secret | None:
+        """The request's key (``api_key=``, ``--key``), else the first key variable set, else ``None``.
+
+        Warns with :class:`~imagestream.provider.KeyConflictWarning` when two
+        variables hold different keys.
+        """
+        return find_key(request.api_key, self.key_variables, provider=self.name)
+
+    def api_key(self, request: ImageRequest) -> Secret:
+        """Like :meth:`find_api_key`, but a missing key raises
+        :class:`~imagestream.MissingAPIKeyError` naming ``key_env``."""
+        return require_key(request.api_key, self.key_variables, provider=self.name)
+
+    def concurrency_key(self, request: ImageRequest) -> str | None:
+        """What :attr:`max_concurrency` counts per: a hash of the key and the base URL.
+
+        Return ``None`` to leave a request unlimited. Never return the key itself.
+        """
+        key = request.api_key.get() if request.api_key else ""
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return f"{digest}@{(request.base_url or '').rstrip('/')}"
 
     def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
         """Stream chunks for ``request``. Override in streaming providers.

@@ -15,16 +15,22 @@ from ._hookcall import ordered_calls
 from .errors import PluginError, UnknownDecoderError, UnknownProviderError
 
 if TYPE_CHECKING:
+    import click
+
     from ._decoding import Decoder, DecoderFactory
     from ._plugins import PluginManager
     from ._provider import Provider
 
-__all__ = ["DEFAULT_PROVIDER", "Registry"]
+__all__ = ["CORE_COMMANDS", "DEFAULT_PROVIDER", "Registry"]
 
 DEFAULT_PROVIDER = "procedural"
 """The provider used when none is named: offline, no key (``imagestream-procedural``)."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_COMMAND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+CORE_COMMANDS = frozenset({"generate", "providers", "plugins"})
+"""Subcommands the core defines; no plugin may register these names."""
 
 
 class Registry:
@@ -34,11 +40,13 @@ class Registry:
         self._manager = manager
         self._providers: dict[str, tuple[Provider, str]] | None = None
         self._decoders: dict[str, tuple[DecoderFactory, str]] | None = None
+        self._commands: dict[str, tuple[click.Command, str]] | None = None
 
     def invalidate(self) -> None:
         """Forget what was registered; the hooks run again on the next lookup."""
         self._providers = None
         self._decoders = None
+        self._commands = None
 
     # -- providers ---------------------------------------------------------
 
@@ -141,6 +149,50 @@ class Registry:
                     f"plugin {plugin!r} registered decoder {name!r} with a non-callable"
                 )
             table[name] = (factory, plugin)
+
+        return register
+
+    # -- commands ----------------------------------------------------------
+
+    @property
+    def commands(self) -> dict[str, click.Command]:
+        """Every command-line subcommand plugins registered, by name."""
+        return {name: entry[0] for name, entry in self._command_table().items()}
+
+    def _command_table(self) -> dict[str, tuple[click.Command, str]]:
+        if self._commands is None:
+            table: dict[str, tuple[click.Command, str]] = {}
+            self._collect("register_commands", lambda plugin: self._command_adder(table, plugin))
+            self._commands = table
+        return self._commands
+
+    def _command_adder(
+        self, table: dict[str, tuple[click.Command, str]], plugin: str
+    ) -> Callable[[click.Command], None]:
+        import click
+
+        def register(command: click.Command) -> None:
+            if not isinstance(command, click.Command):
+                raise PluginError(
+                    f"plugin {plugin!r} registered {command!r}, which is not a click command"
+                )
+            name = command.name or ""
+            if not _COMMAND_NAME.match(name):
+                raise PluginError(
+                    f"plugin {plugin!r} registered a command with an invalid name {name!r}",
+                    hint="use lower case letters, digits, '-' and '_'",
+                )
+            if name in CORE_COMMANDS:
+                raise PluginError(
+                    f"plugin {plugin!r} registered command {name!r}, which is a core command",
+                    hint="choose another name",
+                )
+            if name in table and table[name][1] != plugin:
+                raise PluginError(
+                    f"command {name!r} is registered by both {table[name][1]!r} and {plugin!r}",
+                    hint="uninstall one, or disable it with IMAGESTREAM_DISABLE_PLUGINS",
+                )
+            table[name] = (command, plugin)
 
         return register
 

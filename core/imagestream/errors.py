@@ -23,7 +23,8 @@ them all. The tree, drawn once::
     │   ├── ServerError             5xx
     │   ├── APIConnectionError      could not connect, reset before any data
     │   │   └── APITimeoutError     connect timeout or a stall between chunks
-    │   └── StreamInterruptedError  the stream broke after data had arrived
+    │   ├── StreamInterruptedError  the stream broke after data had arrived
+    │   └── UnexpectedResponseError 2xx, but not the content type asked for
     ├── StreamDecodeError           bytes that are not the promised format
     │   ├── StreamTruncatedError    the stream ended inside an event or frame
     │   └── DecoderLimitError       a configured size limit was exceeded
@@ -71,6 +72,7 @@ __all__ = [
     "StreamDecodeError",
     "StreamInterruptedError",
     "StreamTruncatedError",
+    "UnexpectedResponseError",
     "UnknownDecoderError",
     "UnknownProviderError",
     "UnsafePathError",
@@ -239,6 +241,22 @@ class APITimeoutError(APIConnectionError):
 
 class StreamInterruptedError(ProviderError):
     """The stream broke after data had arrived; :attr:`partial` holds what came."""
+
+
+class UnexpectedResponseError(ProviderError):
+    """A 2xx answer that is not what was asked for: an HTML page, or JSON instead of a stream.
+
+    Proxies, captive portals and misconfigured gateways answer 200 with a page
+    of their own; the message quotes its first bytes instead of letting a
+    decoder fail on them.
+
+    Attributes:
+        content_type: The media type the server declared (``""`` when none).
+    """
+
+    def __init__(self, message: str, *, content_type: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.content_type = content_type
 
 
 class StreamDecodeError(ImagestreamError):

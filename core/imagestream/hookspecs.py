@@ -8,6 +8,7 @@ plugins through the ``imagestream`` entry point group; see
 The life of one generation, and the hook that runs at each stage::
 
     start-up        register_providers   register_decoders     (once, lazily)
+                    register_commands    (only in the command line)
                           |
     request         on_request           (middleware, may refuse or rewrite)
                           |
@@ -49,6 +50,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from ._chunks import Chunk, ImageFinal
     from ._context import RunContext
     from ._decoding import DecoderFactory
@@ -87,9 +90,14 @@ def register_providers(register: Callable[[Provider], None]) -> None:
     import heavy libraries (HTTP clients, image codecs) inside its methods, so
     that ``imagestream --help`` and ``imagestream plugins`` stay fast.
 
-    ``register`` checks the provider's ``name`` (lower case letters, digits,
-    ``-`` and ``_``) and raises :class:`imagestream.PluginError` if another
-    plugin already registered the same name, naming both plugins.
+    **Combining:** every plugin's implementation is called, each on its own,
+    built-ins first; the return value is ignored. ``register`` checks the
+    provider's ``name`` (lower case letters, digits, ``-``, ``_`` and ``.``)
+    and raises :class:`imagestream.PluginError` when another plugin already
+    registered the same name, naming both plugins. An implementation that
+    raises is reported as that plugin's failure (``imagestream plugins``; an
+    error with ``IMAGESTREAM_STRICT_PLUGINS=1``), and the other plugins'
+    providers stay available.
 
     Args:
         register: The callback that records a provider.
@@ -120,8 +128,51 @@ def register_decoders(register: Callable[[str, DecoderFactory], None]) -> None:
     Users get decoders with :func:`imagestream.get_decoder`, which passes
     its keyword arguments to the factory.
 
+    **Combining:** every plugin's implementation is called, each on its own,
+    built-ins first; the return value is ignored. ``register`` raises
+    :class:`imagestream.PluginError` for an invalid name, a factory that is
+    not callable, or a name another plugin already registered (naming both
+    plugins). A failing implementation is reported as that plugin's failure
+    and the other plugins' decoders stay available.
+
     Args:
         register: The callback that records a decoder factory under a name.
+    """
+
+
+@hookspec
+def register_commands(register: Callable[[click.Command], None]) -> None:
+    """Add subcommands to the ``imagestream`` command line.
+
+    Call ``register(command)`` with a :class:`click.Command` (or a
+    ``click.Group``); its ``name`` is the subcommand's name
+    (``imagestream NAME``). Build the command cheaply and import what it
+    runs inside its callback: this hook runs whenever the command line lists
+    or looks up a command that is not one of the core's, ``--help`` included.
+
+    ::
+
+        @imagestream.hookimpl
+        def register_commands(register):
+            @click.command(help="Replay a recorded stream.")
+            @click.argument("path")
+            def replay(path):
+                from ._replay import main
+                main(path)
+
+            register(replay)
+
+    **Combining:** every plugin's implementation is called, each on its own,
+    built-ins first; the return value is ignored. ``register`` raises
+    :class:`imagestream.PluginError` when the object is not a click command,
+    when its name is not lower-case letters, digits, ``-`` and ``_``, when it
+    is the name of a core command (``generate``, ``providers``,
+    ``plugins``), or when another plugin already registered it (naming both
+    plugins). A failing implementation is reported as that plugin's failure
+    and its commands are left out; the other plugins' commands stay.
+
+    Args:
+        register: The callback that records a command.
     """
 
 

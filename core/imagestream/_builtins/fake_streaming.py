@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import attrs
-
-from .._chunks import Chunk, TextDelta
+from .._chunks import Chunk
 from ..hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .._context import RunContext
-    from .._provider import Provider, ProviderResponse
+    from .._provider import Provider
     from .._request import ImageRequest
 
 
@@ -33,15 +31,5 @@ def stream(
 
 async def _fake_stream(context: RunContext) -> AsyncIterator[Chunk]:
     response = await context.run_generate_hook()
-    async for chunk in chunks_from_response(response):
+    for chunk in response.chunks():
         yield chunk
-
-
-async def chunks_from_response(response: ProviderResponse) -> AsyncIterator[Chunk]:
-    """The chunks of a whole response: text, final images, usage; all synthetic."""
-    if response.text:
-        yield TextDelta(response.text, synthetic=True)
-    for image in response.images:
-        yield attrs.evolve(image, synthetic=True)
-    if response.usage is not None:
-        yield attrs.evolve(response.usage, synthetic=True)

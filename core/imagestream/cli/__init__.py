@@ -1,8 +1,9 @@
 """The ``imagestream`` command line.
 
-Subcommands are imported only when they run, so ``imagestream --help`` loads
-neither plugins nor provider code and answers quickly however many plugins are
-installed.
+The core's subcommands are imported only when they run. Plugins add their
+own through the ``register_commands`` hook; those are looked up only when a
+command that is not the core's is asked for, or when the commands are listed
+(``--help``), so running a core command never loads plugin code for it.
 """
 
 from __future__ import annotations
@@ -30,23 +31,41 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _plugin_commands() -> dict[str, click.Command]:
+    import warnings
+
+    from .._plugins import get_plugin_manager
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # failures are reported by 'imagestream plugins'
+        return get_plugin_manager().registry.commands
+
+
 class LazyGroup(click.Group):
-    """A group whose commands are imported on first use."""
+    """A group whose core commands are imported on first use, and plugins' looked up."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
+        return sorted({*_COMMANDS, *_plugin_commands()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in _COMMANDS:
-            return None
-        module, attr, _ = _COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(module), attr)
-        return command
+        if cmd_name in _COMMANDS:
+            module, attr, _ = _COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return _plugin_commands().get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        plugin_commands = _plugin_commands()
+        rows = [
+            (name, _COMMANDS[name][2] if name in _COMMANDS else _short_help(plugin_commands[name]))
+            for name in self.list_commands(ctx)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _short_help(command: click.Command) -> str:
+    return command.get_short_help_str(limit=60)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,144 @@
+"""The kit for provider authors: everything a provider needs, each once.
+
+A provider maps one service's protocol to chunks and nothing else. Keys,
+redaction, option reading, input images, the streaming HTTP call,
+content-type checks and concurrency limits come from here, so every provider
+behaves the same way where users can see it::
+
+    from imagestream.provider import Options, Prepared, Provider, stream_events
+
+What is here, by job:
+
+========================  ==================================================
+the provider              :class:`Provider`, :class:`ModelInfo`,
+                          :class:`Pricing`, :class:`ProviderResponse`
+                          (``.chunks()`` turns a whole response into
+                          chunks), :class:`Prepared`, :class:`RunContext`
+keys                      ``Provider.key_env`` / ``key_aliases`` read by
+                          :meth:`Provider.api_key`; :func:`find_key`,
+                          :func:`require_key`, :class:`KeyConflictWarning`,
+                          :class:`~imagestream.Secret`
+redaction                 :func:`redact` and its one :data:`MASK`
+options                   :class:`Options` and the ``read_*`` functions;
+                          :func:`did_you_mean`
+input images              :func:`load_input_image`,
+                          :func:`load_input_images`, :class:`InputImage`
+HTTP                      :class:`~imagestream.HttpClient` (``context.http``),
+                          :func:`stream_events`, :func:`iter_events`,
+                          :func:`read_json`, :func:`check_content_type`,
+                          :func:`media_type`, :func:`error_for_status`,
+                          :class:`~imagestream.RetryPolicy`,
+                          :func:`parse_retry_after`
+concurrency               ``Provider.max_concurrency`` and
+                          :meth:`Provider.concurrency_key`
+========================  ==================================================
+
+**Which error a bad value raises.** :class:`~imagestream.ConfigurationError`
+when it cannot be read as the setting it is for (an unknown option name, the
+wrong type, a word that is not one of the choices, a size that is not
+``WIDTHxHEIGHT``, a file that does not exist);
+:class:`~imagestream.ValidationError` when it is read but refused (a number
+out of range, a combination the provider or model does not accept, an input
+that is not an image). Both are raised by ``validate``, before any network
+call. A missing key is :class:`~imagestream.MissingAPIKeyError`, a
+``ConfigurationError``.
+
+**Parse once.** ``validate`` returns ``Prepared(request, settings)``; the
+pipeline puts ``settings`` on the run's context and ``stream`` / ``generate``
+read it back with ``context.prepared_as(Settings)``, so a request is parsed,
+and its input files read, once.
+
+Everything here is public and follows the project's version: plugins pin a
+compatible range (``imagestream>=0.2,<0.3``) and import nothing else from the
+core's private modules.
+"""
+
+from __future__ import annotations
+
+from ._base64 import decode_base64, encode_base64
+from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+from ._context import RunContext
+from ._decoding import Decoder
+from ._http import ErrorParser, HttpClient, error_for_status
+from ._image import ImageData
+from ._inputs import (
+    DEFAULT_INPUT_TYPES,
+    MAX_INPUT_BYTES,
+    InputImage,
+    load_input_image,
+    load_input_images,
+)
+from ._keys import KeyConflictWarning, find_key, require_key
+from ._options import (
+    Options,
+    did_you_mean,
+    read_choice,
+    read_flag,
+    read_integer,
+    read_mapping,
+    read_number,
+    read_size,
+    read_text,
+)
+from ._provider import ModelInfo, Prepared, Pricing, Provider, ProviderResponse
+from ._redact import MASK, redact
+from ._request import ImageRequest, Secret
+from ._retry import RetryPolicy, parse_retry_after
+from ._transport import (
+    JSON_TYPES,
+    check_content_type,
+    iter_events,
+    media_type,
+    read_json,
+    stream_events,
+)
+
+__all__ = [
+    "DEFAULT_INPUT_TYPES",
+    "JSON_TYPES",
+    "MASK",
+    "MAX_INPUT_BYTES",
+    "Chunk",
+    "Decoder",
+    "ErrorParser",
+    "HttpClient",
+    "ImageData",
+    "ImageFinal",
+    "ImagePreview",
+    "ImageRequest",
+    "InputImage",
+    "KeyConflictWarning",
+    "ModelInfo",
+    "Options",
+    "Prepared",
+    "Pricing",
+    "Provider",
+    "ProviderResponse",
+    "RetryPolicy",
+    "RunContext",
+    "Secret",
+    "TextDelta",
+    "Usage",
+    "check_content_type",
+    "decode_base64",
+    "did_you_mean",
+    "encode_base64",
+    "error_for_status",
+    "find_key",
+    "iter_events",
+    "load_input_image",
+    "load_input_images",
+    "media_type",
+    "parse_retry_after",
+    "read_choice",
+    "read_flag",
+    "read_integer",
+    "read_json",
+    "read_mapping",
+    "read_number",
+    "read_size",
+    "read_text",
+    "redact",
+    "require_key",
+    "stream_events",
+]
