@@ -37,43 +37,6 @@ TOKEN = "sk-live-DO-NOT-LEAK-9f8e7d6c5b4a"
 PROVIDER = "testprov"
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client trusts the environment; keep proxies away from 127.0.0.1."""
-    for name in (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start local servers for one handler each; every one is stopped afterwards."""
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, shutdown_timeout=1.0, handler_cancellation=True)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    try:
-        yield start
-    finally:
-        for runner in runners:
-            await runner.cleanup()
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[HttpClient]:
     http = HttpClient(retry=FAST, connect_timeout=5.0, stall_timeout=10.0)

@@ -27,8 +27,9 @@ class KeyConflictWarning(UserWarning):
 def _clean(value: str) -> str:
     value = value.strip()
     # A value pasted from a header ("Bearer sk-...") still works.
-    if value[:7].lower() == "bearer ":
-        value = value[7:].strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
     return value
 
 

@@ -1,0 +1,65 @@
+"""chunk_to_sse is the inverse of the sse decoder plus chunk_from_dict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imagestream import (
+    ImageData,
+    ImageFinal,
+    ImagePreview,
+    TextDelta,
+    Usage,
+    chunk_from_dict,
+    chunk_to_dict,
+    chunk_to_sse,
+    get_decoder,
+)
+from imagestream.testing import make_png
+
+CHUNKS = [
+    TextDelta("line one\nline two\r\n\u2028 and \"quotes\" \x00"),
+    ImagePreview(ImageData.from_bytes(make_png(4, 4)), index=1, step=3, total_steps=20, sigma=0.5),
+    ImageFinal(ImageData.from_bytes(make_png(3, 2)), sample=1, seed=7, revised_prompt="a\nb"),
+    Usage(input_tokens=3, output_tokens=9, cost_usd=0.01, raw={"x": [1, 2]}),
+]
+
+
+@pytest.mark.parametrize("chunk", CHUNKS, ids=lambda c: type(c).__name__)
+def test_round_trip_through_the_sse_decoder(chunk: object) -> None:
+    encoded = chunk_to_sse(chunk, event_id="42")  # type: ignore[arg-type]
+    decoder = get_decoder("sse")
+    events = decoder.feed(encoded) + decoder.close()
+    assert len(events) == 1
+    event = events[0]
+    assert event.event == type(chunk).kind  # type: ignore[attr-defined]
+    assert event.id == "42"
+    assert chunk_from_dict(json.loads(event.data)) == chunk
+    assert json.loads(event.data) == chunk_to_dict(chunk)  # type: ignore[arg-type]
+
+
+@given(st.text(), st.integers(min_value=1, max_value=50))
+def test_any_text_survives_any_split(text: str, piece: int) -> None:
+    encoded = chunk_to_sse(TextDelta(text)) * 2
+    decoder = get_decoder("sse")
+    events = []
+    for start in range(0, len(encoded), piece):
+        events += decoder.feed(encoded[start : start + piece])
+    events += decoder.close()
+    assert [chunk_from_dict(json.loads(e.data)) for e in events] == [TextDelta(text)] * 2
+
+
+def test_the_wire_format() -> None:
+    assert chunk_to_sse(TextDelta("hi")) == (
+        b'event: text_delta\ndata: {"text":"hi","synthetic":false,"type":"text_delta"}\n\n'
+    )
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\0b"])
+def test_an_id_that_sse_cannot_carry_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="line break or NUL"):
+        chunk_to_sse(TextDelta("x"), event_id=bad)
