@@ -137,3 +137,30 @@ def test_closed_at_loop_shutdown_without_warnings() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
     assert "Unclosed" not in done.stderr, done.stderr
+
+
+def test_the_proxy_environment_is_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imagestream._http import proxy_configured
+
+    proxy_configured.cache_clear()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    assert proxy_configured() is True
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert proxy_configured() is True  # cached: the environment is not scanned again
+    proxy_configured.cache_clear()
+    assert proxy_configured() is False
+
+
+def test_the_kit_is_cheap_to_import() -> None:
+    """Plugin entry modules import the kit at start-up: it must not pull in the HTTP stack."""
+    script = (
+        "import sys, imagestream.provider as kit\n"
+        "from imagestream.provider import Provider, Options, ModelInfo\n"
+        "assert 'asyncio' not in sys.modules and 'aiohttp' not in sys.modules, 'heavy import'\n"
+        "kit.HttpClient\n"
+        "assert 'asyncio' in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -55,43 +55,47 @@ core's private modules.
 
 from __future__ import annotations
 
-from ._base64 import decode_base64, encode_base64
-from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
-from ._context import RunContext
-from ._decoding import Decoder
-from ._http import ErrorParser, HttpClient, error_for_status
-from ._image import ImageData
-from ._inputs import (
-    DEFAULT_INPUT_TYPES,
-    MAX_INPUT_BYTES,
-    InputImage,
-    load_input_image,
-    load_input_images,
-)
-from ._keys import KeyConflictWarning, find_key, require_key
-from ._options import (
-    Options,
-    did_you_mean,
-    read_choice,
-    read_flag,
-    read_integer,
-    read_mapping,
-    read_number,
-    read_size,
-    read_text,
-)
-from ._provider import ModelInfo, Prepared, Pricing, Provider, ProviderResponse
-from ._redact import MASK, redact
-from ._request import ImageRequest, Secret
-from ._retry import RetryPolicy, parse_retry_after
-from ._transport import (
-    JSON_TYPES,
-    check_content_type,
-    iter_events,
-    media_type,
-    read_json,
-    stream_events,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._base64 import decode_base64, encode_base64
+    from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+    from ._context import RunContext
+    from ._decoding import Decoder
+    from ._http import ErrorParser, HttpClient, error_for_status
+    from ._image import ImageData
+    from ._inputs import (
+        DEFAULT_INPUT_TYPES,
+        MAX_INPUT_BYTES,
+        InputImage,
+        load_input_image,
+        load_input_images,
+    )
+    from ._keys import KeyConflictWarning, find_key, require_key
+    from ._options import (
+        Options,
+        did_you_mean,
+        read_choice,
+        read_flag,
+        read_integer,
+        read_mapping,
+        read_number,
+        read_size,
+        read_text,
+    )
+    from ._provider import ModelInfo, Prepared, Pricing, Provider, ProviderResponse
+    from ._redact import MASK, redact
+    from ._request import ImageRequest, Secret
+    from ._retry import RetryPolicy, parse_retry_after
+    from ._transport import (
+        JSON_TYPES,
+        check_content_type,
+        iter_events,
+        media_type,
+        read_json,
+        stream_events,
+    )
 
 __all__ = [
     "DEFAULT_INPUT_TYPES",
@@ -142,3 +146,67 @@ __all__ = [
     "require_key",
     "stream_events",
 ]
+
+# Imported on first use, like the top-level package: a plugin's entry module
+# that imports this kit must not pay for aiohttp or asyncio at start-up.
+_LAZY: dict[str, str] = {
+    "check_content_type": "._transport",
+    "Chunk": "._chunks",
+    "decode_base64": "._base64",
+    "Decoder": "._decoding",
+    "DEFAULT_INPUT_TYPES": "._inputs",
+    "did_you_mean": "._options",
+    "encode_base64": "._base64",
+    "error_for_status": "._http",
+    "ErrorParser": "._http",
+    "find_key": "._keys",
+    "HttpClient": "._http",
+    "ImageData": "._image",
+    "ImageFinal": "._chunks",
+    "ImagePreview": "._chunks",
+    "ImageRequest": "._request",
+    "InputImage": "._inputs",
+    "iter_events": "._transport",
+    "JSON_TYPES": "._transport",
+    "KeyConflictWarning": "._keys",
+    "load_input_image": "._inputs",
+    "load_input_images": "._inputs",
+    "MASK": "._redact",
+    "MAX_INPUT_BYTES": "._inputs",
+    "media_type": "._transport",
+    "ModelInfo": "._provider",
+    "Options": "._options",
+    "parse_retry_after": "._retry",
+    "Prepared": "._provider",
+    "Pricing": "._provider",
+    "Provider": "._provider",
+    "ProviderResponse": "._provider",
+    "read_choice": "._options",
+    "read_flag": "._options",
+    "read_integer": "._options",
+    "read_json": "._transport",
+    "read_mapping": "._options",
+    "read_number": "._options",
+    "read_size": "._options",
+    "read_text": "._options",
+    "redact": "._redact",
+    "require_key": "._keys",
+    "RetryPolicy": "._retry",
+    "RunContext": "._context",
+    "Secret": "._request",
+    "stream_events": "._transport",
+    "TextDelta": "._chunks",
+    "Usage": "._chunks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'imagestream.provider' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], "imagestream"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

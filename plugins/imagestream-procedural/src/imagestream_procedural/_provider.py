@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -123,6 +122,10 @@ class ProceduralProvider(Provider):
 
     async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
         """Yield a description, then per sample the previews and the final image."""
+        # Imported here, not at the top: the plugin manager imports this module
+        # at start-up, and asyncio alone would cost ``imagestream --help`` 20 ms.
+        import asyncio
+
         from ._art import denoise_frames, parse_prompt, render
 
         width, height = request.dimensions or DEFAULT_SIZE
