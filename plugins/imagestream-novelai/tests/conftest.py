@@ -23,6 +23,7 @@ import threading
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,11 @@ class Script:
         fail_status: Answer with this HTTP status and a ``{statusCode, message}`` body.
         fail_message: The message of that body.
         echo_auth: Put the received Authorization header into error messages.
+        page: Answer 200 with this (content type, body) instead of the stream
+            or the archive, as a proxy's login page or a JSON error sent with
+            200 would.
+        content_type: The Content-Type of a good stream or archive, when
+            not the usual one.
         error_event_after: Send an error event after this many steps (then stop).
         error_event: Extra fields of that error event.
         end_after: End the body cleanly after this many steps, without finals.
@@ -89,6 +95,8 @@ class Script:
     fail_status: int | None = None
     fail_message: str = "failure"
     echo_auth: bool = False
+    page: tuple[str, bytes] | None = None
+    content_type: str | None = None
     error_event_after: int | None = None
     error_event: dict[str, Any] = field(default_factory=lambda: {"message": "generation failed"})
     end_after: int | None = None
@@ -189,6 +197,9 @@ class FakeNovelAI:
         if auth in self.busy:
             # NovelAI's one-generation-at-a-time lock per account.
             return None, self._error(429, "Concurrent generation is locked")
+        if self.script.page is not None:
+            content_type, page = self.script.page
+            return None, web.Response(body=page, headers={"Content-Type": content_type})
         assert isinstance(body, dict)
         return body, None
 
@@ -206,9 +217,8 @@ class FakeNovelAI:
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:
-            response = web.StreamResponse(
-                headers={"Content-Type": "text/event-stream" if mode == "sse" else "application/msgpack"}
-            )
+            usual = "text/event-stream" if mode == "sse" else "application/msgpack"
+            response = web.StreamResponse(headers={"Content-Type": self.script.content_type or usual})
             response.enable_chunked_encoding()
             await response.prepare(request)
             payload = self._stream_body(parameters, mode)
@@ -325,7 +335,8 @@ class FakeNovelAI:
         try:
             archive = self._archive(samples)
             self.completed += 1
-            return web.Response(body=archive, content_type="application/x-zip-compressed")
+            content_type = self.script.content_type or "application/x-zip-compressed"
+            return web.Response(body=archive, headers={"Content-Type": content_type})
         finally:
             self.active -= 1
 
@@ -438,15 +449,12 @@ def nai_thread_server() -> Iterator[FakeNovelAI]:
 @pytest.fixture
 def nai_plugins(imagestream_plugins: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A plugin harness with the novelai provider and both decoders registered, and no key in the environment."""
-    import imagestream_msgpack._plugin
-    import imagestream_novelai._plugin
-    import imagestream_sse._plugin
-
     for name in ("NOVELAI_API_KEY", "NOVELAI_TOKEN", "NAI_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    imagestream_plugins.register(imagestream_msgpack._plugin, "msgpack")
-    imagestream_plugins.register(imagestream_sse._plugin, "sse")
-    imagestream_plugins.register(imagestream_novelai._plugin, "novelai")
+    # Loaded through their entry points, as imagestream finds them.
+    found = {entry.name: entry for entry in entry_points(group="imagestream")}
+    for name in ("msgpack", "sse", "novelai"):
+        imagestream_plugins.register(found[name].load(), name)
     return imagestream_plugins
 
 

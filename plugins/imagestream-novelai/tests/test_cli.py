@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from imagestream import ImageFinal, ImagePreview
 
 
 def _env() -> dict[str, str]:
@@ -73,28 +71,51 @@ def test_cli_reports_a_refused_option_in_one_line(nai_plugins: Any, tmp_path: Pa
     assert "unknown sampler 'euler_a'" in result.output and "k_euler_ancestral" in result.output
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+def _run_in_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``command`` with stderr on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
+    pty = pytest.importorskip("pty")  # not on Windows
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env
+        )
+    finally:
+        os.close(slave)
+    shown: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO once the child has closed its end
+                return
+            if not data:
+                return
+            shown.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        stdout, _ = process.communicate(timeout=60)
+        reader.join(timeout=10)
+    finally:
+        os.close(master)
+    return process.returncode, stdout.decode(), b"".join(shown).decode("utf-8", "replace")
 
 
-async def test_progress_bar_is_determinate_over_28_steps(nai: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from imagestream.cli._progress import ProgressDisplay
-
-    monkeypatch.setattr(sys, "stderr", _Terminal())
-    seen: list[tuple[float | None, float]] = []
-    with ProgressDisplay(enabled=True) as display:
-        assert display.enabled
-        chunks = nai.stream(steps=28)
-        async with chunks:
-            async for chunk in chunks:
-                display.update(chunk)
-                assert display._progress is not None
-                task = display._progress.tasks[0]
-                if isinstance(chunk, ImagePreview):
-                    seen.append((task.total, task.completed))
-                elif isinstance(chunk, ImageFinal):
-                    assert task.finished
-    assert len(seen) == 28
-    assert all(total == 28 for total, _ in seen)  # known from the first preview on
-    assert [completed for _, completed in seen] == list(range(1, 29))
+def test_progress_bar_is_determinate_over_28_steps(nai_thread_server: Any, tmp_path: Path) -> None:
+    # The bar is drawn only on a terminal, so stderr is one; slow pieces let
+    # it redraw several times along the way.
+    nai_thread_server.script.delay = 0.01
+    command = [
+        sys.executable, "-m", "imagestream", "generate", "1girl, lighthouse", "-p", "novelai",
+        "--steps", "28", "--base-url", nai_thread_server.base_url, "--key", nai_thread_server.token,
+        "--json", "--out-dir", str(tmp_path),
+    ]  # fmt: skip
+    env = {**_env(), "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
+    code, stdout, shown = _run_in_terminal(command, env)
+    assert code == 0, shown
+    assert json.loads(stdout)["previews"] == 28
+    assert "/28" in shown and "28/28" in shown and "sigma" in shown
+    assert "/?" not in shown  # the step count was known from the first preview on
+    assert nai_thread_server.token not in shown

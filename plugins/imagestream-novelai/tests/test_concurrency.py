@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from imagestream import ImageFinal, ImagePreview
+from imagestream import ImageFinal, ImagePreview, ImageRequest
 from imagestream.testing import chunks_of
+from imagestream_novelai import NovelAIProvider
 
 
 async def test_concurrent_streams_for_one_account_queue_instead_of_overlapping(nai: Any) -> None:
@@ -28,6 +29,19 @@ async def test_different_accounts_are_not_queued_behind_each_other(nai: Any) -> 
         asyncio.gather(nai.run(steps=8), nai.run(steps=8, api_key=nai.server.other_token)), timeout=30
     )
     assert nai.server.max_active == 2
+
+
+def test_runs_naming_the_default_server_share_its_queue() -> None:
+    provider = NovelAIProvider()
+
+    def key(token: str, base_url: str | None) -> str | None:
+        request = provider.validate(ImageRequest("1girl", api_key=token, base_url=base_url)).request
+        return provider.concurrency_key(request)
+
+    same = {key("pst-one", url) for url in (None, "https://image.novelai.net", "https://image.novelai.net/")}
+    assert len(same) == 1
+    assert key("pst-two", None) not in same and key("pst-one", "http://127.0.0.1:1") not in same
+    assert "pst-one" not in next(iter(same))  # hashed, never the token itself
 
 
 async def _first_preview_then(nai: Any, action: str) -> None:

@@ -19,6 +19,8 @@ from imagestream import (
     ServerError,
     StreamDecodeError,
     StreamInterruptedError,
+    StreamTruncatedError,
+    UnexpectedResponseError,
 )
 from imagestream.testing import chunks_of
 
@@ -54,7 +56,10 @@ async def test_stream_that_ends_before_the_final_keeps_its_previews(nai: Any, st
 async def test_truncated_last_event(nai: Any, stream: str) -> None:
     nai.server.script.truncate_final = True
     error = await _fail(nai, StreamInterruptedError, steps=6, stream=stream)
-    assert isinstance(error.__cause__, StreamDecodeError)  # the decoder's StreamTruncatedError
+    # Chained: the kit's StreamInterruptedError, caused by the decoder's StreamTruncatedError.
+    assert isinstance(error.__cause__, StreamInterruptedError)
+    assert isinstance(error.__cause__.__cause__, StreamTruncatedError)
+    assert "ended inside an event" in error.message and "novelai: novelai" not in error.message
     assert len(chunks_of(ImagePreview, error.seen)) == 6
 
 
@@ -152,3 +157,41 @@ async def test_zip_with_too_many_entries(nai: Any) -> None:
     nai.server.script.zip_mode = "many"
     error = await _fail(nai, DecoderLimitError, model="nai-diffusion-3")
     assert error.limit == "max_entries" and "40 entries" in error.message
+
+
+PAGES = [
+    ("text/html; charset=utf-8", b"<!DOCTYPE html><html><head><title>Sign in to the proxy</title></head></html>"),
+    ("application/json", b'{"statusCode": 500, "message": "upstream failed"}'),
+]
+
+
+@pytest.mark.parametrize("stream", ["msgpack", "sse", "none"])
+@pytest.mark.parametrize(("content_type", "page"), PAGES, ids=["html", "json"])
+async def test_a_page_sent_with_200_is_an_unexpected_response(
+    nai: Any, stream: str, content_type: str, page: bytes
+) -> None:
+    # A proxy's login page, or a JSON error sent with status 200, to the
+    # streaming endpoint (msgpack, sse) or the ZIP endpoint (none).
+    nai.server.script.page = (content_type, page)
+    error = await _fail(nai, UnexpectedResponseError, steps=4, stream=stream)
+    assert error.status == 200 and error.content_type == content_type.split(";")[0]
+    assert page[:30].decode() in error.message  # its first bytes are quoted
+    assert error.message.startswith("novelai: expected ")
+    assert error.hint is not None and "base_url" in error.hint
+    assert error.seen == []
+
+
+@pytest.mark.parametrize(
+    ("stream", "content_type"),
+    [
+        ("msgpack", "application/octet-stream"),
+        ("msgpack", "application/x-msgpack"),
+        ("sse", "text/event-stream; charset=utf-8"),
+        ("none", "binary/octet-stream"),
+        ("none", "application/zip"),
+    ],
+)
+async def test_other_names_of_the_right_content_type_are_accepted(nai: Any, stream: str, content_type: str) -> None:
+    nai.server.script.content_type = content_type
+    chunks = await nai.run(steps=3, stream=stream)
+    assert len(chunks_of(ImageFinal, chunks)) == 1

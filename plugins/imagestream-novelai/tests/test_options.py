@@ -15,11 +15,12 @@ PNG_832 = make_png(832, 1216)
 
 def validate(prompt: str = "1girl", **fields: Any) -> ImageRequest:
     options = fields.pop("options", {})
-    return NovelAIProvider().validate(ImageRequest(prompt, api_key="pst-x", options=options, **fields))
+    return NovelAIProvider().validate(ImageRequest(prompt, api_key="pst-x", options=options, **fields)).request
 
 
 REFUSED: list[tuple[str, dict[str, Any], type[Exception], str]] = [
-    ("unknown option", {"options": {"cfg": 1}}, ConfigurationError, "unknown option(s): cfg"),
+    ("unknown option", {"options": {"cfg": 1}}, ConfigurationError, "unknown option 'cfg'"),
+    ("misspelt option", {"options": {"samplr": "k_euler"}}, ConfigurationError, "did you mean 'sampler'"),
     ("unknown model", {"model": "dall-e-3"}, ConfigurationError, "unknown model"),
     ("size not multiple of 64", {"size": "800x1200"}, ValidationError, "multiples of 64"),
     ("size not WxH", {"size": "huge"}, ConfigurationError, "not WIDTHxHEIGHT"),
@@ -34,7 +35,7 @@ REFUSED: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("scale too high", {"options": {"scale": 11}}, ValidationError, "scale"),
     ("scale not a number", {"options": {"scale": "high"}}, ConfigurationError, "scale must be a number"),
     ("cfg rescale", {"options": {"cfg_rescale": 1.5}}, ValidationError, "cfg_rescale"),
-    ("quality toggle text", {"options": {"quality_toggle": "yes"}}, ConfigurationError, "true or false"),
+    ("quality toggle text", {"options": {"quality_toggle": "maybe"}}, ConfigurationError, "true or false"),
     ("unknown uc preset", {"options": {"uc_preset": "medium"}}, ConfigurationError, "uc_preset"),
     (
         "furry preset on curated",
@@ -49,7 +50,7 @@ REFUSED: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("strength without image", {"options": {"strength": 0.5}}, ValidationError, "only applies"),
     ("strength too high", {"options": {"image": PNG_832, "strength": 1.0}}, ValidationError, "strength"),
     ("image size mismatch", {"size": "square", "options": {"image": PNG_832}}, ValidationError, "832x1216"),
-    ("image not an image", {"options": {"image": b"hello there"}}, ValidationError, "not a PNG"),
+    ("image not an image", {"options": {"image": b"hello there"}}, ValidationError, "is not a JPG, PNG, WEBP image"),
     ("image bad base64", {"options": {"image": "no such file, not base64!"}}, ConfigurationError, "base64"),
     (
         "characters on v3",
@@ -82,7 +83,7 @@ REFUSED: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         ValidationError,
         "encoded vibe",
     ),
-    ("unknown stream", {"options": {"stream": "websocket"}}, ConfigurationError, "msgpack, sse, or none"),
+    ("unknown stream", {"options": {"stream": "websocket"}}, ConfigurationError, "msgpack, none, sse"),
     ("jpeg output", {"output_format": "jpeg"}, ConfigurationError, "output format"),
     ("quality field", {"quality": "high"}, ConfigurationError, "quality_toggle"),
     ("empty prompt", {"prompt": "  "}, ValidationError, "empty"),
@@ -133,3 +134,14 @@ def test_image_size_becomes_the_request_size(tmp_path: Any) -> None:
     path.write_bytes(make_png(1024, 640))
     assert validate(options={"image": str(path)}).size == "1024x640"
     assert validate(options={"image": path}).size == "1024x640"
+
+
+def test_flags_take_words_and_names_ignore_case() -> None:
+    # The kit's readers, shared by every provider: a change from 0.1, which
+    # refused "no" and "K_Euler".
+    provider = NovelAIProvider()
+    prepared = provider.validate(
+        ImageRequest("1girl", api_key="pst-x", options={"quality_toggle": "no", "sampler": "K_Euler", "uc_preset": "Light"})
+    )
+    parameters = provider.build_body(prepared)["parameters"]
+    assert parameters["qualityToggle"] is False and parameters["sampler"] == "k_euler" and parameters["ucPreset"] == 1

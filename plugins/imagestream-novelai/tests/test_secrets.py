@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from imagestream import ImagestreamError, MissingAPIKeyError
+from imagestream.provider import MASK
 from imagestream_novelai import NovelAIProvider
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
@@ -24,6 +25,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("dropped connection", {"drop_after": 2}, {}),
     ("stream ended early", {"end_after": 1}, {}),
     ("zip endpoint error", {"echo_auth": True, "fail_status": 400}, {"stream": "none"}),
+    ("200 page quoting the token", {"page": True}, {}),
+    ("200 page quoting the token, zip endpoint", {"page": True}, {"stream": "none"}),
 ]
 
 
@@ -43,13 +46,16 @@ async def test_token_never_appears(
     for name, value in script.items():
         setattr(nai.server.script, name, value)
     nai.server.script.error_event = {"message": f"token {nai.server.token} rejected (Bearer {nai.server.token})"}
+    if script.get("page"):
+        quoted = f"<html>token {nai.server.token} (Bearer {nai.server.token})</html>"
+        nai.server.script.page = ("text/html", quoted.encode())
     with pytest.raises(ImagestreamError) as info:
         await nai.run(steps=4, **params)
     said = _everything_said(info.value, caplog)
     assert token not in said
     assert token[4:] not in said  # not even without its prefix
-    if script.get("echo_auth") or "error_event_after" in script:
-        assert "***" in str(info.value)  # the server did quote it: it was redacted
+    if script.get("echo_auth") or "error_event_after" in script or "page" in script:
+        assert MASK in str(info.value)  # the server did quote it: it was redacted
 
 
 async def test_token_not_shown_when_the_server_is_unreachable(

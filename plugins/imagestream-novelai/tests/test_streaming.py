@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +154,24 @@ async def test_img2img_and_infill_reach_the_server(nai: Any, tmp_path: Any) -> N
     body = nai.server.requests[-1].body
     assert body["action"] == "infill" and body["model"] == "nai-diffusion-4-5-full-inpainting"
     assert body["parameters"]["mask"]
+
+
+async def test_an_input_file_is_read_once_per_run(nai: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # validate parses the request (reading the file) and hands its settings
+    # on to stream: the file is not read a second time.
+    from imagestream.testing import make_png
+
+    source = tmp_path / "source.png"
+    source.write_bytes(make_png(832, 1216))
+    opened: list[Path] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == source:
+            opened.append(self)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    await nai.run(steps=2, image=str(source))
+    assert len(opened) == 1
+    assert nai.server.requests[-1].body["action"] == "img2img"

@@ -16,12 +16,14 @@ Use the provider object directly to compose your own pipeline::
 
 from __future__ import annotations
 
-from ._auth import KeyWarning
+from imagestream.provider import KeyConflictWarning as KeyWarning
+
 from ._models import DEFAULT_MODEL, MODELS, ModelSpec
 from ._options import KNOWN_OPTIONS
 from ._provider import NovelAIProvider
 from ._zip import ZipLimits
 
+# KeyWarning is the kit's KeyConflictWarning, kept under its 0.1 name.
 __all__ = ["DEFAULT_MODEL", "KNOWN_OPTIONS", "MODELS", "KeyWarning", "ModelSpec", "NovelAIProvider", "ZipLimits"]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -7,31 +7,29 @@ ServerError). Errors inside a stream have no recorded shape: an ``error``
 event type and a ``message`` or ``error`` field are what third-party notes
 describe, so any of those is accepted.
 
-Every text quoted from the server passes through :func:`redact` first: a
-proxy or a server that echoes the request's headers must not put the token
-into an exception message, a log line or a traceback.
+Every text quoted from the server passes through the kit's
+:func:`~imagestream.provider.redact` first, with NovelAI's token shape
+(``pst-...``) as a pattern: a proxy or a server that echoes the request's
+headers must not put the token into an exception message, a log line or a
+traceback.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
-from imagestream import (
-    ProviderError,
-    QuotaExceededError,
-    RateLimitError,
-    ServerError,
-    error_for_status,
-)
+from imagestream import ProviderError, QuotaExceededError, RateLimitError, ServerError
+from imagestream.provider import ErrorParser, error_for_status, redact
 
-__all__ = ["PROVIDER", "error_from_event", "error_parser", "redact"]
+__all__ = ["PROVIDER", "error_from_event", "error_parser", "scrub"]
 
 PROVIDER: Final = "novelai"
 
-_TOKEN_SHAPES: Final = re.compile(r"(pst-[A-Za-z0-9_\-]{3,}|(?i:bearer)\s+[A-Za-z0-9_.\-=+/]{6,})")
+# A persistent token quoted back without its "Bearer " (the kit masks that form).
+_TOKEN_SHAPE: Final = re.compile(r"pst-[A-Za-z0-9_\-]{3,}")
 _MAX_MESSAGE: Final = 500
 
 _HINTS: Final[Mapping[int, str]] = {
@@ -46,32 +44,26 @@ _HINTS: Final[Mapping[int, str]] = {
 }
 
 
-def redact(text: str, secret: str | None = None) -> str:
+def scrub(text: str, secret: str | None = None) -> str:
     """``text`` without ``secret`` and without anything shaped like a NovelAI token."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _TOKEN_SHAPES.sub("***", text)
+    return redact(text, (secret,), patterns=(_TOKEN_SHAPE,))
 
 
-def _message(body: bytes) -> tuple[str, Any]:
-    """The message of an error body (JSON or text), and the JSON's ``statusCode`` if any."""
+def _message(body: bytes) -> str:
+    """The message of an error body: its JSON's ``message`` (or ``error``), else its text."""
     text = body.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
     except ValueError:
-        return text, None
-    if isinstance(data, Mapping):
-        message = data.get("message") or data.get("error") or text
-        return str(message), data.get("statusCode")
-    return text, None
+        return text
+    return str(data.get("message") or data.get("error") or text) if isinstance(data, Mapping) else text
 
 
-def error_parser(secret: str | None) -> Callable[[int, bytes, Mapping[str, str]], ProviderError]:
+def error_parser(secret: str | None) -> ErrorParser:
     """The ``parse_error`` for :meth:`imagestream.HttpClient.send`, redacting ``secret``."""
 
     def parse(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
-        message, _ = _message(body)
-        message = redact(message, secret)[:_MAX_MESSAGE] or f"HTTP {status}"
+        message = scrub(_message(body), secret)[:_MAX_MESSAGE] or f"HTTP {status}"
         error = error_for_status(status, message, provider=PROVIDER, headers=headers)
         error.hint = _HINTS.get(status, "NovelAI failed on its side; try again later" if status >= 500 else None)
         return error
@@ -99,7 +91,7 @@ def error_from_event(event: Mapping[str, Any], secret: str | None) -> ProviderEr
     raw = event.get("message") or event.get("error") or event.get("detail") or "generation failed"
     if isinstance(raw, Mapping):  # {"error": {"message": ...}} nests it one level down
         raw = raw.get("message") or json.dumps(dict(raw), default=str)
-    message = redact(str(raw), secret)[:_MAX_MESSAGE]
+    message = scrub(str(raw), secret)[:_MAX_MESSAGE]
     status = next(
         (code for key in ("statusCode", "status", "code") if (code := _status_of(event.get(key))) is not None),
         None,

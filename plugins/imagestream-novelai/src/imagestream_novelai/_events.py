@@ -197,7 +197,7 @@ class EventTranslator:
         if progress:
             message += f" ({progress})"
         if cause:
-            message += f": {cause}"
+            message += f": {cause.removeprefix(f'{PROVIDER}: ')}"
         return StreamInterruptedError(
             message,
             provider=PROVIDER,

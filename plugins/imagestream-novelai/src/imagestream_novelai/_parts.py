@@ -1,31 +1,50 @@
 """The structured options: characters, character references and vibe transfer.
 
-Each reader takes the option's raw value (from Python or, as JSON, from the
-command line) and returns frozen records the body builder can trust. Input
-images are read and checked here too, so that a missing file or a text that
-is not an image is refused before any request.
+Each reader takes the request's :class:`~imagestream.provider.Options` and
+returns frozen records the body builder can trust. Values come from Python
+or, as JSON, from the command line, and are read with the kit's readers, so
+they refuse what every provider refuses in the same words. Input images are
+read and checked here too, so that a missing file or a text that is not an
+image is refused before any request.
 """
 
 from __future__ import annotations
 
+import binascii
+import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, cast
 
 import attrs
 
-from ._checks import choice, items, mapping, number, refused, text, unreadable
-from ._inputs import InputImage, load_base64, load_image
+from imagestream.provider import (
+    InputImage,
+    Options,
+    decode_base64,
+    encode_base64,
+    load_input_image,
+    read_choice,
+    read_mapping,
+    read_number,
+    read_text,
+)
+
+from ._errors import PROVIDER
 from ._models import ModelSpec
 
 __all__ = [
     "MAX_CHARACTERS",
+    "MAX_INPUT_BYTES",
     "MAX_VIBES",
     "Character",
     "CharacterReference",
     "VibeReference",
+    "load_image",
     "read_character_references",
     "read_characters",
     "read_controlnet",
+    "verbatim",
 ]
 
 MAX_CHARACTERS: Final = 6
@@ -33,6 +52,9 @@ MAX_CHARACTERS: Final = 6
 
 MAX_VIBES: Final = 16
 """Vibe-transfer references in one request."""
+
+MAX_INPUT_BYTES: Final = 48 * 2**20
+"""Largest input image or vibe accepted (decoded bytes): a 4K PNG is well below it."""
 
 _REFERENCE_TYPES: Final = ("character&style", "character", "style")
 _GRID_COLUMNS: Final = "ABCDE"
@@ -85,104 +107,154 @@ class VibeReference:
     information_extracted: float = 1.0
 
 
-def _center(value: object, name: str) -> tuple[float, float]:
+def load_image(value: object, what: str) -> InputImage:
+    """One input image (path, bytes, base64 or ``data:`` URL), read and checked once."""
+    return load_input_image(value, what, provider=PROVIDER, max_bytes=MAX_INPUT_BYTES)
+
+
+def _vibe(value: object, what: str, options: Options) -> str:
+    """An encoded vibe as base64: opaque bytes, so without the image check of :func:`load_image`."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+    elif isinstance(value, os.PathLike) or (
+        # Short text naming a file is a path (what the CLI passes); base64 is longer.
+        isinstance(value, str) and len(value) < 4096 and os.path.isfile(os.path.expanduser(value))
+    ):
+        path = Path(value).expanduser()
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise options.unreadable(f"cannot read {what} file {path.name!r}: {exc.strerror}") from None
+    elif isinstance(value, str):
+        # data:...;base64,AAAA -> the part after the comma.
+        text = value.strip().partition(",")[2] if value.strip().startswith("data:") else value.strip()
+        try:
+            raw = decode_base64(text)
+        except (binascii.Error, ValueError):
+            raise options.unreadable(f"{what} is neither an existing file nor valid base64") from None
+    else:
+        raise options.unreadable(f"{what} must be bytes, a file path or base64 text, not {type(value).__name__}")
+    if not raw:
+        raise options.unreadable(f"{what} is empty")
+    if len(raw) > MAX_INPUT_BYTES:
+        raise options.refuse(f"{what} is larger than {MAX_INPUT_BYTES} bytes")
+    return encode_base64(raw)
+
+
+def _items(value: object, name: str, options: Options) -> Sequence[Any]:
+    """A list option (not a string); absent is empty."""
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise options.unreadable(f"{name} must be a list, not {type(value).__name__}")
+    return value
+
+
+def verbatim(value: object, name: str) -> str:
+    """Prompt text exactly as given: the kit's reader strips, but spaces are sent as the web app sends them."""
+    read_text(value, name, provider=PROVIDER, empty=True)  # refuses what is not text, in the kit's words
+    return cast(str, value)
+
+
+def _fraction(value: object, name: str) -> float:
+    """A number in 0..1 (strengths, fidelity, positions)."""
+    return read_number(value, name, provider=PROVIDER, low=0.0, high=1.0)
+
+
+def _center(value: object, name: str, options: Options) -> tuple[float, float]:
     """A position: ``{x, y}``, ``[x, y]`` or a grid cell."""
     # The web app places characters on a 5x5 grid named A1..E5 (column, row).
     if isinstance(value, str):
         cell = value.strip().upper()
         if len(cell) == 2 and cell[0] in _GRID_COLUMNS and cell[1] in "12345":
             return 0.1 + 0.2 * _GRID_COLUMNS.index(cell[0]), 0.1 + 0.2 * (int(cell[1]) - 1)
-        raise unreadable(f"{name} {value!r} is not a grid cell A1..E5 nor {{x, y}}")
+        raise options.unreadable(f"{name} {value!r} is not a grid cell A1..E5 nor {{x, y}}")
     if isinstance(value, Mapping):
-        point = mapping(value, name, frozenset({"x", "y"}))
+        point = read_mapping(value, name, provider=PROVIDER, keys={"x", "y"})
         if "x" not in point or "y" not in point:
-            raise unreadable(f"{name} needs both x and y")
+            raise options.unreadable(f"{name} needs both x and y")
         pair: Sequence[Any] = (point["x"], point["y"])
     elif isinstance(value, Sequence) and len(value) == 2:
         pair = value
     else:
-        raise unreadable(f"{name} must be {{x, y}}, [x, y] or a grid cell like 'C3'")
-    return number(pair[0], f"{name}.x", 0.0, 1.0), number(pair[1], f"{name}.y", 0.0, 1.0)
+        raise options.unreadable(f"{name} must be {{x, y}}, [x, y] or a grid cell like 'C3'")
+    return _fraction(pair[0], f"{name}.x"), _fraction(pair[1], f"{name}.y")
 
 
-def read_characters(value: object, model: ModelSpec) -> tuple[Character, ...]:
+def read_characters(options: Options, model: ModelSpec) -> tuple[Character, ...]:
     """The ``characters`` option: prompts (strings) or ``{prompt, uc, center}`` objects."""
-    entries = items(value, "characters")
+    entries = _items(options.raw("characters"), "characters", options)
     if not entries:
         return ()
     if not model.is_v4:
-        raise refused(f"characters need a V4 or V4.5 model; {model.id} has none", hint="use nai-diffusion-4-5-full")
+        raise options.refuse(f"characters need a V4 or V4.5 model; {model.id} has none", hint="use nai-diffusion-4-5-full")
     if len(entries) > MAX_CHARACTERS:
-        raise refused(f"at most {MAX_CHARACTERS} characters, not {len(entries)}")
+        raise options.refuse(f"at most {MAX_CHARACTERS} characters, not {len(entries)}")
     characters = []
     for position, item in enumerate(entries):
         name = f"characters[{position}]"
-        if isinstance(item, str):
-            item = {"prompt": item}
-        entry = mapping(item, name, frozenset({"prompt", "uc", "center"}))
-        prompt = text(entry.get("prompt"), f"{name}.prompt")
-        if not prompt.strip():
-            raise refused(f"{name}.prompt is empty")
+        entry = read_mapping({"prompt": item} if isinstance(item, str) else item, name, provider=PROVIDER, keys={"prompt", "uc", "center"})
+        prompt = verbatim(entry.get("prompt"), f"{name}.prompt")
+        if not prompt.strip():  # refused, like an empty main prompt
+            raise options.refuse(f"{name}.prompt is empty")
         center = entry.get("center")
         characters.append(
             Character(
                 prompt=prompt,
-                uc=text(entry.get("uc", ""), f"{name}.uc"),
-                center=None if center is None else _center(center, f"{name}.center"),
+                uc=verbatim(entry.get("uc", ""), f"{name}.uc"),
+                center=None if center is None else _center(center, f"{name}.center", options),
             )
         )
     return tuple(characters)
 
 
-def read_character_references(value: object, model: ModelSpec) -> tuple[CharacterReference, ...]:
+def read_character_references(options: Options, model: ModelSpec) -> tuple[CharacterReference, ...]:
     """The ``character_references`` option: ``{image, type, strength, fidelity}`` objects."""
-    entries = items(value, "character_references")
+    entries = _items(options.raw("character_references"), "character_references", options)
     if not entries:
         return ()
     if model.family != "v4.5":
-        raise refused(f"character_references need a V4.5 model; {model.id} does not take them")
+        raise options.refuse(f"character_references need a V4.5 model; {model.id} does not take them")
     references = []
     for position, item in enumerate(entries):
         name = f"character_references[{position}]"
-        entry = mapping(item, name, frozenset({"image", "type", "strength", "fidelity"}))
+        entry = read_mapping(item, name, provider=PROVIDER, keys={"image", "type", "strength", "fidelity"})
         if "image" not in entry:
-            raise unreadable(f"{name} needs an image")
+            raise options.unreadable(f"{name} needs an image")
         references.append(
             CharacterReference(
                 image=load_image(entry["image"], f"{name}.image"),
-                kind=choice(entry.get("type", "character&style"), f"{name}.type", _REFERENCE_TYPES),
-                strength=number(entry.get("strength", 1.0), f"{name}.strength", 0.0, 1.0),
-                fidelity=number(entry.get("fidelity", 1.0), f"{name}.fidelity", 0.0, 1.0),
+                kind=read_choice(entry.get("type", "character&style"), f"{name}.type", _REFERENCE_TYPES, provider=PROVIDER),
+                strength=_fraction(entry.get("strength", 1.0), f"{name}.strength"),
+                fidelity=_fraction(entry.get("fidelity", 1.0), f"{name}.fidelity"),
             )
         )
     return tuple(references)
 
 
-def read_controlnet(value: object, model: ModelSpec) -> tuple[tuple[VibeReference, ...], float]:
+def read_controlnet(options: Options, model: ModelSpec) -> tuple[tuple[VibeReference, ...], float]:
     """The ``controlnet`` option: its references and its overall strength."""
-    spec = mapping(value, "controlnet", frozenset({"references", "strength"}))
-    strength = number(spec.get("strength", 1.0), "controlnet.strength", 0.0, 1.0)
-    entries = items(spec.get("references", []), "controlnet.references")
+    spec = options.mapping("controlnet", keys={"references", "strength"}) or {}
+    strength = _fraction(spec.get("strength", 1.0), "controlnet.strength")
+    entries = _items(spec.get("references"), "controlnet.references", options)
     if len(entries) > MAX_VIBES:
-        raise refused(f"at most {MAX_VIBES} controlnet references, not {len(entries)}")
+        raise options.refuse(f"at most {MAX_VIBES} controlnet references, not {len(entries)}")
     # V4 and later take vibes pre-encoded by NovelAI's encode-vibe endpoint;
     # V3 takes the reference images themselves.
     key = "vibe" if model.is_v4 else "image"
     vibes = []
     for position, item in enumerate(entries):
         name = f"controlnet.references[{position}]"
-        entry = mapping(item, name, frozenset({"vibe", "image", "strength", "information_extracted"}))
+        entry = read_mapping(item, name, provider=PROVIDER, keys={"vibe", "image", "strength", "information_extracted"})
         if key not in entry:
             other = "an encoded vibe (vibe=...)" if model.is_v4 else "an image (image=...)"
-            raise refused(f"{name}: {model.id} takes {other}")
-        data = load_base64(entry[key], name) if model.is_v4 else load_image(entry[key], name).b64
+            raise options.refuse(f"{name}: {model.id} takes {other}")
         vibes.append(
             VibeReference(
-                data=data,
-                strength=number(entry.get("strength", 0.6), f"{name}.strength", 0.0, 1.0),
-                information_extracted=number(
-                    entry.get("information_extracted", 1.0), f"{name}.information_extracted", 0.0, 1.0
-                ),
+                data=_vibe(entry[key], name, options) if model.is_v4 else load_image(entry[key], name).b64,
+                strength=_fraction(entry.get("strength", 0.6), f"{name}.strength"),
+                information_extracted=_fraction(entry.get("information_extracted", 1.0), f"{name}.information_extracted"),
             )
         )
     return tuple(vibes), strength
