@@ -181,13 +181,15 @@ def _plugin_of(provider: Any) -> object:
     return Plugin()
 
 
-async def _measure(base: str, runs: int) -> tuple[dict[str, list[float]], dict[str, dict[str, int]]]:
+async def _measure(
+    base: str, runs: int
+) -> tuple[dict[str, list[float]], dict[str, dict[str, int]]]:
     import imagestream
 
     ops = _operations(base)
     samples: dict[str, list[float]] = {name: [] for name in ops}
     seen: dict[str, dict[str, int]] = {}
-    for name, op in ops.items():  # warm-up: imports, first connections
+    for op in ops.values():  # warm-up: imports, first connections
         await op()
     await imagestream.aclose_http_client()  # the counted runs start from no connection
     await _stats(base)
@@ -204,17 +206,17 @@ async def _measure(base: str, runs: int) -> tuple[dict[str, list[float]], dict[s
 
 
 def report(samples: dict[str, list[float]], seen: dict[str, dict[str, int]], runs: int) -> None:
-    print(
-        "new: connections the server saw opened in the last run; peak: requests it held at once"
-    )
+    print("new: connections the server saw opened in the last run; peak: requests it held at once")
     print(
         f"connection pooling: {SEQUENTIAL} sequential runs, crowds of {', '.join(map(str, CROWDS))}; "
         f"{IMAGE_BYTES // 1024} KB image per stream; {runs} interleaved runs, Python {sys.version.split()[0]}"
     )
-    print(f"{'measurement':28} {'median s':>9} {'min-max s':>15} {'new':>5} {'peak':>5} {'x raw':>6}")
+    print(
+        f"{'measurement':28} {'median s':>9} {'min-max s':>15} {'new':>5} {'peak':>5} {'x raw':>6}"
+    )
     for name in samples:
         values = samples[name]
-        kind, side = name.split("/")
+        kind, _side = name.split("/")
         ratio = statistics.median(values) / statistics.median(samples[f"{kind}/raw"])
         print(
             f"{name:28} {statistics.median(values):9.3f} {min(values):7.3f}-{max(values):<7.3f}"
@@ -232,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = 3 if args.quick else 9
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None

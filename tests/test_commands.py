@@ -63,9 +63,7 @@ def test_unknown_commands_still_fail_cleanly(fresh: None) -> None:
         ("not a command", "not a click command"),
     ],
 )
-def test_bad_registrations_are_the_plugins_failure(
-    fresh: None, command: object, text: str
-) -> None:
+def test_bad_registrations_are_the_plugins_failure(fresh: None, command: object, text: str) -> None:
     imagestream.register_plugin(_plugin(hello), "good")
     imagestream.register_plugin(_plugin(command), "bad")  # type: ignore[arg-type]
     manager = imagestream.get_plugin_manager()

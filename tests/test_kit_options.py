@@ -127,7 +127,9 @@ def test_choice_suggests_and_lists() -> None:
         read_choice("VIVID", "style", ("vivid",), provider="p", fold_case=False)
 
 
-@pytest.mark.parametrize(("word", "value"), [("yes", True), ("ON", True), ("0", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("word", "value"), [("yes", True), ("ON", True), ("0", False), ("off", False)]
+)
 def test_flag_words(word: str, value: bool) -> None:
     assert read_flag(word, "f", provider="p") is value
 

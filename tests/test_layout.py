@@ -12,7 +12,9 @@ from packaging.requirements import Requirement
 import imagestream
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").exists())
+PLUGINS = sorted(
+    path for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").exists()
+)
 
 
 def _private_core_imports(source: str) -> list[str]:

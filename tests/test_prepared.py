@@ -71,9 +71,7 @@ async def test_a_plain_request_leaves_prepared_empty() -> None:
     class Plain(Provider):
         name: ClassVar[str] = "plain"
 
-        async def stream(
-            self, request: ImageRequest, context: RunContext
-        ) -> AsyncIterator[Chunk]:
+        async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
             seen.append(context.prepared)
             seen.append(context.prepared_as(Settings))
             yield TextDelta("x")

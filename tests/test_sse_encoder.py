@@ -22,7 +22,7 @@ from imagestream import (
 from imagestream.testing import make_png
 
 CHUNKS = [
-    TextDelta("line one\nline two\r\n\u2028 and \"quotes\" \x00"),
+    TextDelta('line one\nline two\r\n\u2028 and "quotes" \x00'),
     ImagePreview(ImageData.from_bytes(make_png(4, 4)), index=1, step=3, total_steps=20, sigma=0.5),
     ImageFinal(ImageData.from_bytes(make_png(3, 2)), sample=1, seed=7, revised_prompt="a\nb"),
     Usage(input_tokens=3, output_tokens=9, cost_usd=0.01, raw={"x": [1, 2]}),

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from ._http import HttpClient, error_for_status
     from ._image import ImageData
     from ._pipeline import ChunkStream, Pipeline
-    from ._pool import aclose_shared_http as aclose_http_client
-    from ._pool import shared_http as http_client
     from ._plugins import (
         PluginInfo,
         PluginManager,
@@ -42,6 +40,8 @@ if TYPE_CHECKING:
         register_plugin,
         unregister_plugin,
     )
+    from ._pool import aclose_shared_http as aclose_http_client
+    from ._pool import shared_http as http_client
     from ._provider import ModelInfo, Pricing, Provider, ProviderResponse
     from ._request import ImageRequest, Secret, parse_size
     from ._result import Analytics, GenerationResult, SavedImage

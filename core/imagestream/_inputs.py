@@ -21,7 +21,13 @@ from ._image import ImageData
 from ._sniff import EXTENSIONS, image_size, sniff_mime
 from .errors import ConfigurationError, ValidationError
 
-__all__ = ["DEFAULT_INPUT_TYPES", "MAX_INPUT_BYTES", "InputImage", "load_input_image", "load_input_images"]
+__all__ = [
+    "DEFAULT_INPUT_TYPES",
+    "MAX_INPUT_BYTES",
+    "InputImage",
+    "load_input_image",
+    "load_input_images",
+]
 
 MAX_INPUT_BYTES = 50 * 2**20
 """Default cap of one input image (decoded bytes)."""
@@ -89,7 +95,9 @@ def _read_file(path: Path, what: str, provider: str, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ValidationError(f"{provider}: {what} file is {size} bytes; the limit is {max_bytes}")
+            raise ValidationError(
+                f"{provider}: {what} file is {size} bytes; the limit is {max_bytes}"
+            )
         with path.open("rb") as handle:
             return handle.read(max_bytes + 1)
     except FileNotFoundError:
@@ -173,7 +181,10 @@ def load_input_image(
         image = ImageData.from_bytes(value)
     elif isinstance(value, os.PathLike):
         path = Path(os.fspath(value)).expanduser()
-        image, filename = ImageData.from_bytes(_read_file(path, what, provider, max_bytes)), path.name
+        image, filename = (
+            ImageData.from_bytes(_read_file(path, what, provider, max_bytes)),
+            path.name,
+        )
     elif isinstance(value, str):
         image, filename = _from_text(value, what, provider, max_bytes)
     else:
@@ -182,7 +193,9 @@ def load_input_image(
             f"not {type(value).__name__}"
         )
     if image.nbytes > max_bytes:
-        raise ValidationError(f"{provider}: {what} is {image.nbytes} bytes; the limit is {max_bytes}")
+        raise ValidationError(
+            f"{provider}: {what} is {image.nbytes} bytes; the limit is {max_bytes}"
+        )
     head = image.head(64)
     mime = sniff_mime(head)
     if mime is None or mime not in types:

@@ -12,6 +12,7 @@ A loop that is closed without that step should call :func:`aclose_shared_http`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import AsyncGenerator
 
@@ -45,10 +46,8 @@ def _park(keeper: AsyncGenerator[None, None]) -> None:
     # Run the generator to its first yield synchronously: its body has no
     # await before the yield, so one send() completes the step.
     step = keeper.asend(None)
-    try:
+    with contextlib.suppress(StopIteration):
         step.send(None)
-    except StopIteration:
-        pass
 
 
 async def _close_at_shutdown(client: HttpClient) -> AsyncGenerator[None, None]:

@@ -63,7 +63,11 @@ def _accepted(media: str, expected: Collection[str]) -> bool:
     if media in expected:
         return True
     # application/problem+json and friends are JSON too.
-    return "application/json" in expected and media.startswith("application/") and media.endswith("+json")
+    return (
+        "application/json" in expected
+        and media.startswith("application/")
+        and media.endswith("+json")
+    )
 
 
 async def check_content_type(
@@ -214,4 +218,3 @@ async def read_json(
         return loads(body)
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         raise StreamDecodeError(f"{provider}: the response body is not JSON ({exc})") from None
-
