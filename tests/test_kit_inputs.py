@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from imagestream import ConfigurationError, ImageData, ValidationError
-from imagestream.provider import InputImage, load_input_image, load_input_images
+from imagestream.provider import (
+    InputImage,
+    load_input_bytes,
+    load_input_image,
+    load_input_images,
+)
 from imagestream.testing import make_png
 
 PNG = make_png(6, 4)
@@ -100,3 +105,17 @@ def test_a_directory_is_not_an_image(tmp_path: Path) -> None:
 def test_repr_shows_no_payload() -> None:
     text = repr(load_input_image(PNG, provider="p"))
     assert text == f"InputImage('image.png', image/png 6x4, {len(PNG)} bytes)"
+
+
+def test_opaque_bytes_skip_the_image_check(tmp_path: Path) -> None:
+    blob = b"\x01vibe-data\x02"
+    path = tmp_path / "style.vibe"
+    path.write_bytes(blob)
+    for value in (blob, path, str(path), base64.b64encode(blob).decode()):
+        data, _ = load_input_bytes(value, "vibe", provider="p")
+        assert data.data == blob
+    assert load_input_bytes(path, provider="p")[1] == "style.vibe"
+    with pytest.raises(ConfigurationError, match="p: vibe is empty"):
+        load_input_bytes(b"", "vibe", provider="p")
+    with pytest.raises(ValidationError, match="the limit is 4"):
+        load_input_bytes(blob, "vibe", provider="p", max_bytes=4)

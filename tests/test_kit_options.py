@@ -13,6 +13,7 @@ from imagestream.provider import (
     read_choice,
     read_flag,
     read_integer,
+    read_list,
     read_mapping,
     read_number,
     read_size,
@@ -149,3 +150,14 @@ def test_voice_helpers() -> None:
     assert str(options.unreadable("y", hint="z")) == "acme: y (z)"
     assert did_you_mean("sede", ["seed", "size"]) == "seed"
     assert did_you_mean("qqqq", ["seed"]) is None
+
+
+def test_text_as_written_and_lists() -> None:
+    assert read_text(" a, ", "p", provider="x", strip=False) == " a, "
+    assert read_text(" a, ", "p", provider="x") == "a,"
+    assert read_list([1, "a"], "l", provider="x") == [1, "a"]
+    with pytest.raises(ConfigurationError, match="l must be a list, not str"):
+        read_list("ab", "l", provider="x")
+    options = Options({"label": [{"a": 1}]}, provider="x", known=KNOWN)
+    assert options.items("label") == [{"a": 1}]
+    assert options.items("tags") == ()

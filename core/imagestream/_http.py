@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _defaults
@@ -276,7 +276,7 @@ class HttpClient:
 
     async def iter_body(
         self, response: aiohttp.ClientResponse, *, provider: str
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield body bytes as they arrive; typed errors for stalls and breaks.
 
         The stall timeout was set when the request was sent. The response is

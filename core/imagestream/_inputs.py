@@ -149,6 +149,49 @@ def _from_base64(text: str, what: str, provider: str) -> ImageData:
         ) from None
 
 
+def load_input_bytes(
+    value: object,
+    what: str = "input",
+    *,
+    provider: str,
+    max_bytes: int = MAX_INPUT_BYTES,
+) -> tuple[ImageData, str | None]:
+    """Read opaque input data (no image check): the payload and the file name, if it came from one.
+
+    Takes the same forms as :func:`load_input_image`; for data a service
+    made itself (an encoded style reference, a mask in a private format).
+
+    Raises:
+        ConfigurationError: The value cannot be read, or is empty.
+        ValidationError: It is larger than ``max_bytes``.
+    """
+    filename: str | None = None
+    if isinstance(value, InputImage):
+        image, filename = value.image, value.filename
+    elif isinstance(value, ImageData):
+        image = value
+    elif isinstance(value, bytes | bytearray | memoryview):
+        image = ImageData.from_bytes(value)
+    elif isinstance(value, os.PathLike):
+        path = Path(os.fspath(value)).expanduser()
+        image = ImageData.from_bytes(_read_file(path, what, provider, max_bytes))
+        filename = path.name
+    elif isinstance(value, str):
+        image, filename = _from_text(value, what, provider, max_bytes)
+    else:
+        raise ConfigurationError(
+            f"{provider}: {what} must be a file path, bytes, base64 or a data: URL, "
+            f"not {type(value).__name__}"
+        )
+    if image.nbytes > max_bytes:
+        raise ValidationError(
+            f"{provider}: {what} is {image.nbytes} bytes; the limit is {max_bytes}"
+        )
+    if image.nbytes == 0:
+        raise ConfigurationError(f"{provider}: {what} is empty")
+    return image, filename
+
+
 def load_input_image(
     value: object,
     what: str = "image",
@@ -172,30 +215,7 @@ def load_input_image(
             base64, a type that is none of the above).
         ValidationError: It is not an accepted image type, or too large.
     """
-    filename: str | None = None
-    if isinstance(value, InputImage):
-        image, filename = value.image, value.filename
-    elif isinstance(value, ImageData):
-        image = value
-    elif isinstance(value, bytes | bytearray | memoryview):
-        image = ImageData.from_bytes(value)
-    elif isinstance(value, os.PathLike):
-        path = Path(os.fspath(value)).expanduser()
-        image, filename = (
-            ImageData.from_bytes(_read_file(path, what, provider, max_bytes)),
-            path.name,
-        )
-    elif isinstance(value, str):
-        image, filename = _from_text(value, what, provider, max_bytes)
-    else:
-        raise ConfigurationError(
-            f"{provider}: {what} must be a file path, bytes, base64 or a data: URL, "
-            f"not {type(value).__name__}"
-        )
-    if image.nbytes > max_bytes:
-        raise ValidationError(
-            f"{provider}: {what} is {image.nbytes} bytes; the limit is {max_bytes}"
-        )
+    image, filename = load_input_bytes(value, what, provider=provider, max_bytes=max_bytes)
     head = image.head(64)
     mime = sniff_mime(head)
     if mime is None or mime not in types:

@@ -31,6 +31,7 @@ __all__ = [
     "read_choice",
     "read_flag",
     "read_integer",
+    "read_list",
     "read_mapping",
     "read_number",
     "read_size",
@@ -113,14 +114,22 @@ def read_flag(value: object, name: str, *, provider: str) -> bool:
     raise _unreadable(provider, f"{name} must be true or false, not {value!r}")
 
 
-def read_text(value: object, name: str, *, provider: str, empty: bool = False) -> str:
-    """A string, stripped; empty only when ``empty`` is true."""
+def read_text(
+    value: object, name: str, *, provider: str, empty: bool = False, strip: bool = True
+) -> str:
+    """A string, stripped unless ``strip`` is false (prompts are sent as written); empty only when ``empty`` is true."""
     if not isinstance(value, str):
         raise _unreadable(provider, f"{name} must be text, not {type(value).__name__}")
-    stripped = value.strip()
-    if not stripped and not empty:
+    if not value.strip() and not empty:
         raise _unreadable(provider, f"{name} must not be empty")
-    return stripped
+    return value.strip() if strip else value
+
+
+def read_list(value: object, name: str, *, provider: str) -> Sequence[Any]:
+    """A list (or tuple) of anything; a string is not a list here."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _unreadable(provider, f"{name} must be a list, not {type(value).__name__}")
+    return value
 
 
 def read_choice(
@@ -323,6 +332,13 @@ class Options:
         if value is _MISSING:
             return None
         return read_mapping(value, name, provider=self.provider, keys=keys)
+
+    def items(self, name: str) -> Sequence[Any]:
+        """A list option (see :func:`read_list`); empty when absent."""
+        value = self._get(name, _MISSING)
+        if value is _MISSING:
+            return ()
+        return read_list(value, name, provider=self.provider)
 
     def texts(self, name: str) -> Sequence[str] | None:
         """A list of strings (a single string is a list of one); ``None`` when absent."""

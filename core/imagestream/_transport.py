@@ -17,6 +17,7 @@ loop ends (finished, failed, abandoned by the consumer, cancelled)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncGenerator, Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -93,7 +94,9 @@ async def check_content_type(
         response.close()
     text = " ".join(head.decode("utf-8", "replace").split())
     quoted = redact(text, context.http.secrets_of(response))[:_QUOTE_BYTES]
-    wanted = " or ".join(expected)
+    listed = list(expected)
+    # Five names of one format read worse than the first few.
+    wanted = " or ".join(listed[:3]) + (" (or similar)" if len(listed) > 3 else "")
     raise UnexpectedResponseError(
         f"expected {wanted} but the server sent {media or 'no content type'}"
         + (f": {quoted!r}" if quoted else ""),
@@ -145,13 +148,11 @@ async def iter_events(
             await check_content_type(context, response, content_types, provider=provider)
         feed = decoder.feed
         pieces = context.http.iter_body(response, provider=provider)
-        try:
+        # aclosing: the body iterator is closed now, not when it is garbage collected.
+        async with contextlib.aclosing(pieces):
             async for piece in pieces:
                 for event in feed(piece):
                     yield event
-        finally:
-            # Close the body iterator now rather than when it is garbage collected.
-            await pieces.aclose()
         try:
             tail = decoder.close()
         except StreamTruncatedError as exc:

@@ -22,7 +22,8 @@ redaction                 :func:`redact` and its one :data:`MASK`
 options                   :class:`Options` and the ``read_*`` functions;
                           :func:`did_you_mean`
 input images              :func:`load_input_image`,
-                          :func:`load_input_images`, :class:`InputImage`
+                          :func:`load_input_images`, :class:`InputImage`;
+                          :func:`load_input_bytes` for opaque data
 HTTP                      :class:`~imagestream.HttpClient` (``context.http``),
                           :func:`stream_events`, :func:`iter_events`,
                           :func:`read_json`, :func:`check_content_type`,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
         DEFAULT_INPUT_TYPES,
         MAX_INPUT_BYTES,
         InputImage,
+        load_input_bytes,
         load_input_image,
         load_input_images,
     )
@@ -79,6 +81,7 @@ if TYPE_CHECKING:
         read_choice,
         read_flag,
         read_integer,
+        read_list,
         read_mapping,
         read_number,
         read_size,
@@ -130,6 +133,7 @@ __all__ = [
     "error_for_status",
     "find_key",
     "iter_events",
+    "load_input_bytes",
     "load_input_image",
     "load_input_images",
     "media_type",
@@ -138,6 +142,7 @@ __all__ = [
     "read_flag",
     "read_integer",
     "read_json",
+    "read_list",
     "read_mapping",
     "read_number",
     "read_size",
@@ -171,6 +176,7 @@ _LAZY: dict[str, str] = {
     "KeyConflictWarning": "._keys",
     "load_input_image": "._inputs",
     "load_input_images": "._inputs",
+    "load_input_bytes": "._inputs",
     "MASK": "._redact",
     "MAX_INPUT_BYTES": "._inputs",
     "media_type": "._transport",
@@ -184,6 +190,7 @@ _LAZY: dict[str, str] = {
     "read_choice": "._options",
     "read_flag": "._options",
     "read_integer": "._options",
+    "read_list": "._options",
     "read_json": "._transport",
     "read_mapping": "._options",
     "read_number": "._options",
