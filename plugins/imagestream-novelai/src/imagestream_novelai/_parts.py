@@ -10,21 +10,18 @@ image is refused before any request.
 
 from __future__ import annotations
 
-import binascii
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import attrs
 
 from imagestream.provider import (
     InputImage,
     Options,
-    decode_base64,
-    encode_base64,
+    load_input_bytes,
     load_input_image,
     read_choice,
+    read_list,
     read_mapping,
     read_number,
     read_text,
@@ -112,49 +109,20 @@ def load_image(value: object, what: str) -> InputImage:
     return load_input_image(value, what, provider=PROVIDER, max_bytes=MAX_INPUT_BYTES)
 
 
-def _vibe(value: object, what: str, options: Options) -> str:
+def _vibe(value: object, what: str) -> str:
     """An encoded vibe as base64: opaque bytes, so without the image check of :func:`load_image`."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
-    elif isinstance(value, os.PathLike) or (
-        # Short text naming a file is a path (what the CLI passes); base64 is longer.
-        isinstance(value, str) and len(value) < 4096 and os.path.isfile(os.path.expanduser(value))
-    ):
-        path = Path(value).expanduser()
-        try:
-            with path.open("rb") as handle:
-                raw = handle.read(MAX_INPUT_BYTES + 1)
-        except OSError as exc:
-            raise options.unreadable(f"cannot read {what} file {path.name!r}: {exc.strerror}") from None
-    elif isinstance(value, str):
-        # data:...;base64,AAAA -> the part after the comma.
-        text = value.strip().partition(",")[2] if value.strip().startswith("data:") else value.strip()
-        try:
-            raw = decode_base64(text)
-        except (binascii.Error, ValueError):
-            raise options.unreadable(f"{what} is neither an existing file nor valid base64") from None
-    else:
-        raise options.unreadable(f"{what} must be bytes, a file path or base64 text, not {type(value).__name__}")
-    if not raw:
-        raise options.unreadable(f"{what} is empty")
-    if len(raw) > MAX_INPUT_BYTES:
-        raise options.refuse(f"{what} is larger than {MAX_INPUT_BYTES} bytes")
-    return encode_base64(raw)
+    data, _ = load_input_bytes(value, what, provider=PROVIDER, max_bytes=MAX_INPUT_BYTES)
+    return data.b64
 
 
-def _items(value: object, name: str, options: Options) -> Sequence[Any]:
+def _items(value: object, name: str) -> Sequence[Any]:
     """A list option (not a string); absent is empty."""
-    if value is None:
-        return ()
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise options.unreadable(f"{name} must be a list, not {type(value).__name__}")
-    return value
+    return () if value is None else read_list(value, name, provider=PROVIDER)
 
 
 def verbatim(value: object, name: str) -> str:
-    """Prompt text exactly as given: the kit's reader strips, but spaces are sent as the web app sends them."""
-    read_text(value, name, provider=PROVIDER, empty=True)  # refuses what is not text, in the kit's words
-    return cast(str, value)
+    """Prompt text exactly as given: spaces are sent as the web app sends them."""
+    return read_text(value, name, provider=PROVIDER, empty=True, strip=False)
 
 
 def _fraction(value: object, name: str) -> float:
@@ -184,7 +152,7 @@ def _center(value: object, name: str, options: Options) -> tuple[float, float]:
 
 def read_characters(options: Options, model: ModelSpec) -> tuple[Character, ...]:
     """The ``characters`` option: prompts (strings) or ``{prompt, uc, center}`` objects."""
-    entries = _items(options.raw("characters"), "characters", options)
+    entries = _items(options.raw("characters"), "characters")
     if not entries:
         return ()
     if not model.is_v4:
@@ -211,7 +179,7 @@ def read_characters(options: Options, model: ModelSpec) -> tuple[Character, ...]
 
 def read_character_references(options: Options, model: ModelSpec) -> tuple[CharacterReference, ...]:
     """The ``character_references`` option: ``{image, type, strength, fidelity}`` objects."""
-    entries = _items(options.raw("character_references"), "character_references", options)
+    entries = _items(options.raw("character_references"), "character_references")
     if not entries:
         return ()
     if model.family != "v4.5":
@@ -237,7 +205,7 @@ def read_controlnet(options: Options, model: ModelSpec) -> tuple[tuple[VibeRefer
     """The ``controlnet`` option: its references and its overall strength."""
     spec = options.mapping("controlnet", keys={"references", "strength"}) or {}
     strength = _fraction(spec.get("strength", 1.0), "controlnet.strength")
-    entries = _items(spec.get("references"), "controlnet.references", options)
+    entries = _items(spec.get("references"), "controlnet.references")
     if len(entries) > MAX_VIBES:
         raise options.refuse(f"at most {MAX_VIBES} controlnet references, not {len(entries)}")
     # V4 and later take vibes pre-encoded by NovelAI's encode-vibe endpoint;
@@ -252,7 +220,7 @@ def read_controlnet(options: Options, model: ModelSpec) -> tuple[tuple[VibeRefer
             raise options.refuse(f"{name}: {model.id} takes {other}")
         vibes.append(
             VibeReference(
-                data=_vibe(entry[key], name, options) if model.is_v4 else load_image(entry[key], name).b64,
+                data=_vibe(entry[key], name) if model.is_v4 else load_image(entry[key], name).b64,
                 strength=_fraction(entry.get("strength", 0.6), f"{name}.strength"),
                 information_extracted=_fraction(entry.get("information_extracted", 1.0), f"{name}.information_extracted"),
             )
