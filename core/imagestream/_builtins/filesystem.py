@@ -8,7 +8,6 @@ names that escape the output directory.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from .._result import SavedImage
@@ -60,4 +59,8 @@ class FilesystemSaver:
         """Write the image; raise :class:`~imagestream.SaveError` on failure."""
         counter: int = context.state.get("imagestream.saved", 0)
         context.state["imagestream.saved"] = counter + 1
+        # Imported here: built-ins load whenever plugins do (``--help`` lists
+        # plugin commands), and asyncio would cost every command 20 ms.
+        import asyncio
+
         return await asyncio.to_thread(save_image, image, options, index=counter)

@@ -18,7 +18,6 @@ this module only knows NovelAI.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Final
@@ -236,7 +235,11 @@ class NovelAIProvider(Provider):
             )
         finally:
             response.close()
-        # Inflating takes a while for big PNGs: keep the event loop free meanwhile.
+        # Imported here: this module loads at start-up, and asyncio costs every
+        # command (``--help`` too) 20 ms. Inflating takes a while for big PNGs:
+        # keep the event loop free meanwhile.
+        import asyncio
+
         images = await asyncio.to_thread(read_zip_images, archive, self.zip_limits)
         finals = []
         for image in images:
