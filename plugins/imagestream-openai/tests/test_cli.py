@@ -112,7 +112,7 @@ def test_options_from_the_command_line(threaded_server: OpenAIServer, tmp_path: 
 def test_refusals_are_one_clear_line(threaded_server: OpenAIServer, tmp_path: Path) -> None:
     result = generate(threaded_server, tmp_path, "-o", "colour", "red")
     assert result.exit_code == 1
-    assert "error: openai does not know the option 'colour'" in result.stderr
+    assert "error: openai: unknown option 'colour'" in result.stderr
     assert "known options:" in result.stderr
     result = CliRunner().invoke(
         main,

@@ -28,6 +28,7 @@ from imagestream.errors import (
     ServerError,
     StreamDecodeError,
     StreamInterruptedError,
+    UnexpectedResponseError,
 )
 
 SECRET = "sk-proj-RECOGNISABLE0123456789abcdefSECRET"
@@ -179,6 +180,55 @@ async def test_unreachable_server() -> None:
     except APIConnectionError as exc:
         error = exc
     assert error is not None and SECRET not in str(error)
+
+
+_LOGIN_PAGE = b"<!DOCTYPE html><html><body>Please sign in to the corporate proxy</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"partial_images": 1}, "text/event-stream or application/json"),
+        ({"stream": False}, "application/json"),
+        ({"api": "responses"}, "text/event-stream or application/json"),
+        ({"api": "responses", "stream": False}, "application/json"),
+    ],
+)
+async def test_an_html_page_with_status_200_is_quoted_not_decoded(
+    server: OpenAIServer, params: dict[str, Any], expected: str
+) -> None:
+    server.script(Script(body=_LOGIN_PAGE, content_type="text/html"))
+    error = await failure(server, **params)
+    assert isinstance(error, UnexpectedResponseError)
+    assert (error.status, error.content_type) == (200, "text/html")
+    assert f"expected {expected} but the server sent text/html" in str(error)
+    assert "Please sign in to the corporate proxy" in str(error)
+    assert len(server.requests) == 1  # a 2xx is never retried
+
+
+async def test_generate_refuses_an_html_page_too(server: OpenAIServer) -> None:
+    from imagestream_openai import OpenAIProvider
+
+    server.script(Script(body=_LOGIN_PAGE, content_type="text/html"))
+    provider = OpenAIProvider()
+    prepared = provider.validate(
+        imagestream.ImageRequest(
+            "x", model="gpt-image-1", api_key=server.key, base_url=server.base_url
+        )
+    )
+    http = imagestream.HttpClient()
+    context = imagestream.RunContext(
+        prepared.request,
+        provider,
+        decoders=imagestream.get_decoder,
+        http=lambda: http,
+        generate=lambda: provider.generate(prepared.request, context),
+    )
+    try:
+        with pytest.raises(UnexpectedResponseError, match="expected application/json"):
+            await provider.generate(prepared.request, context)
+    finally:
+        await http.close()
 
 
 # -- broken streams --------------------------------------------------------------
@@ -454,9 +504,9 @@ async def test_the_key_never_appears_in_errors_reprs_or_logs(
     assert SECRET not in caplog.text and SECRET[:-1] not in caplog.text
     request = imagestream.ImageRequest("x", api_key=SECRET, options={"api_key_note": 1})
     assert SECRET not in repr(request)
-    from imagestream_openai._options import resolve
+    from imagestream_openai import OpenAIProvider
 
-    settings = resolve(imagestream.ImageRequest("x", api_key=SECRET))
+    settings = OpenAIProvider().validate(imagestream.ImageRequest("x", api_key=SECRET)).settings
     assert SECRET not in repr(settings) and SECRET not in repr(settings.endpoint)
 
 

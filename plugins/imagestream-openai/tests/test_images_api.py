@@ -280,6 +280,42 @@ async def test_edit_with_several_images_and_a_mask(
     assert "stream" not in sent.form
 
 
+async def test_edit_inputs_as_base64_and_data_urls(run: Any, server: OpenAIServer) -> None:
+    await run(
+        "blend them",
+        model="gpt-image-1",
+        image=[b64_image("jpeg", 1), "data:image/webp;base64," + b64_image("webp", 2)],
+        mask="data:image/png;base64," + b64_image("png", 7),
+    )
+    (sent,) = server.requests
+    assert sent.files == [
+        ("image[]", "image.jpg", "image/jpeg", make_image("jpeg", 1)),
+        ("image[]", "image.webp", "image/webp", make_image("webp", 2)),
+        ("mask", "image.png", "image/png", make_image("png", 7)),
+    ]
+
+
+async def test_an_input_file_is_read_once_per_run(
+    run: Any, server: OpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # validate reads and checks the file; stream sends the bytes validate read.
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(make_image("png", 5))
+    opened: list[Path] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == photo:
+            opened.append(self)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    chunks = await run("add a hat", model="gpt-image-1", image=str(photo))
+    assert kinds(chunks) == ["ImageFinal", "Usage"]
+    assert server.requests[0].files[0][3] == make_image("png", 5)
+    assert len(opened) == 1
+
+
 async def test_organisation_project_and_azure_style_auth(run: Any, server: OpenAIServer) -> None:
     await run(
         model="gpt-image-1",
@@ -310,34 +346,20 @@ async def test_analytics_prices_image_tokens_at_the_image_rate(server: OpenAISer
     assert result.image is not None and result.image.image.data == make_image("png", 10)
 
 
-async def test_base64_is_not_decoded_until_asked(
-    monkeypatch: pytest.MonkeyPatch, server: OpenAIServer
-) -> None:
+async def test_base64_is_not_decoded_until_asked(server: OpenAIServer) -> None:
     # With validation off nothing needs the bytes: the payload stays base64 end to end.
-    monkeypatch.setenv("IMAGESTREAM_DISABLE_PLUGINS", "validation")
-    from imagestream._plugins import reset_plugin_manager
-
-    reset_plugin_manager()
-    import imagestream_openai._plugin
-    import imagestream_sse._plugin
-
-    imagestream.register_plugin(imagestream_sse._plugin, "sse")
-    imagestream.register_plugin(imagestream_openai._plugin, "openai")
-    try:
-        chunks = await collect(server, model="gpt-image-1", partial_images=1)
-        final = chunks[1]
-        assert final.image.arrived_as_base64
-        assert final.image.b64 == b64_image("png", 10)
-        assert base64.b64decode(final.image.b64) == final.image.data
-        assert not final.image.arrived_as_base64
-    finally:
-        reset_plugin_manager()
+    # (The plugins fixture's fresh manager is reset after the test.)
+    imagestream.unregister_plugin("validation")
+    chunks = await collect(server, model="gpt-image-1", partial_images=1)
+    final = chunks[1]
+    assert final.image.arrived_as_base64
+    assert final.image.b64 == b64_image("png", 10)
+    assert base64.b64decode(final.image.b64) == final.image.data
+    assert not final.image.arrived_as_base64
 
 
 def test_chunks_convert_to_dicts_and_back() -> None:
-    from imagestream_openai._base64 import image_from_base64
-
-    image = image_from_base64(b64_image("png", 1), "image/png")
+    image = imagestream.ImageData.from_base64(b64_image("png", 1), "image/png")
     chunk = ImagePreview(image=image, index=0, mime_type="image/png", extra={"size": "1024x1024"})
     again = imagestream.chunk_from_dict(imagestream.chunk_to_dict(chunk))
     assert again == chunk
@@ -349,7 +371,7 @@ async def test_generate_returns_the_whole_response(server: OpenAIServer) -> None
     from imagestream_openai import OpenAIProvider
 
     provider = OpenAIProvider()
-    request = provider.validate(
+    prepared = provider.validate(
         imagestream.ImageRequest(
             "an otter",
             model="gpt-image-1",
@@ -358,6 +380,7 @@ async def test_generate_returns_the_whole_response(server: OpenAIServer) -> None
             base_url=server.base_url,
         )
     )
+    request = prepared.request
     http = imagestream.HttpClient()
     context = imagestream.RunContext(
         request,
@@ -367,7 +390,10 @@ async def test_generate_returns_the_whole_response(server: OpenAIServer) -> None
         generate=lambda: provider.generate(request, context),
     )
     try:
+        # validate's settings ride on the context; without them the request is parsed again.
+        context.prepared = prepared.settings
         response = await provider.generate(request, context)
+        context.prepared = None
         responses = await provider.generate(
             attrs.evolve(request, options={"api": "responses"}), context
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ from _openai_server import OpenAIServer, make_image
 import imagestream
 from imagestream import ImageRequest
 from imagestream.errors import ConfigurationError, MissingAPIKeyError, ValidationError
+from imagestream.provider import Prepared
 from imagestream_openai import OPTIONS, OpenAIProvider
-from imagestream_openai._options import resolve
+from imagestream_openai._options import Settings
 
 KEY = "sk-test-options"
 
@@ -23,16 +25,27 @@ def request(**fields: Any) -> ImageRequest:
     return ImageRequest(prompt=fields.pop("prompt", "a red circle"), options=options, **fields)
 
 
+def prepare(**fields: Any) -> Prepared:
+    prepared = OpenAIProvider().validate(request(**fields))
+    assert isinstance(prepared, Prepared) and isinstance(prepared.settings, Settings)
+    return prepared
+
+
 def check(**fields: Any) -> ImageRequest:
-    return OpenAIProvider().validate(request(**fields))
+    return prepare(**fields).request
+
+
+def settings_of(**fields: Any) -> Settings:
+    settings: Settings = prepare(**fields).settings
+    return settings
 
 
 def test_defaults_are_filled_in() -> None:
-    checked = check()
+    prepared = prepare()
+    checked, settings = prepared.request, prepared.settings
     assert checked.model == "gpt-image-1.5"
     assert checked.base_url == "https://api.openai.com/v1"
     assert checked.api_key is not None and checked.api_key.get() == KEY
-    settings = resolve(checked)
     assert settings.stream is True
     assert settings.api == "images"
     assert settings.params == {}
@@ -46,6 +59,13 @@ def test_unknown_option_lists_the_known_ones() -> None:
     for name in ("background", "moderation", "output_compression", "responses_model", "api"):
         assert name in text
     assert set(OPTIONS) >= {"api", "stream", "background", "moderation", "image", "mask"}
+
+
+def test_a_misspelt_option_gets_a_suggestion() -> None:
+    with pytest.raises(ConfigurationError, match="did you mean 'background'"):
+        check(options={"backgroud": "opaque"})
+    with pytest.raises(ConfigurationError, match="did you mean 'opaque'"):
+        check(options={"background": "opaqe"})
 
 
 @pytest.mark.parametrize("field", ["steps", "seed", "negative_prompt"])
@@ -67,7 +87,7 @@ def test_environment_supplies_key_base_url_org_and_project(monkeypatch: pytest.M
     monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.example/openai/v1/")
     monkeypatch.setenv("OPENAI_ORG_ID", "org-123")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_456")
-    settings = resolve(OpenAIProvider().validate(ImageRequest(prompt="x")))
+    settings = OpenAIProvider().validate(ImageRequest(prompt="x")).settings
     assert settings.endpoint.api_key.get() == "sk-from-env"
     assert settings.endpoint.base_url == "https://gateway.example/openai/v1"
     headers = settings.endpoint.headers(accept="text/event-stream")
@@ -75,21 +95,19 @@ def test_environment_supplies_key_base_url_org_and_project(monkeypatch: pytest.M
     assert headers["OpenAI-Organization"] == "org-123"
     assert headers["OpenAI-Project"] == "proj_456"
     # Options and request fields win over the environment.
-    settings = resolve(request(base_url="http://127.0.0.1:9/v1", options={"organization": "org-x"}))
+    settings = settings_of(base_url="http://127.0.0.1:9/v1", options={"organization": "org-x"})
     assert settings.endpoint.base_url == "http://127.0.0.1:9/v1"
     assert settings.endpoint.organization == "org-x"
     assert settings.endpoint.api_key.get() == KEY
 
 
 def test_azure_style_auth_and_api_version() -> None:
-    settings = resolve(
-        request(
-            options={
-                "auth_header": "api-key",
-                "api_version": "2025-04-01-preview",
-                "headers": {"x-gateway": "1"},
-            }
-        )
+    settings = settings_of(
+        options={
+            "auth_header": "api-key",
+            "api_version": "2025-04-01-preview",
+            "headers": {"x-gateway": "1"},
+        }
     )
     headers = settings.endpoint.headers(accept="application/json")
     assert headers["api-key"] == KEY and "Authorization" not in headers
@@ -116,8 +134,10 @@ def test_bad_base_url() -> None:
         ),
         ({"model": "gpt-image-1", "options": {"style": "vivid"}}, ValidationError, "dall-e-3"),
         ({"model": "gpt-image-1", "n": 11}, ValidationError, "at most 10"),
-        ({"model": "gpt-image-1", "n": 0}, ConfigurationError, "at least 1"),
-        ({"model": "gpt-image-1", "partial_images": 4}, ConfigurationError, "between 0 and 3"),
+        # Read but out of range: refused (ValidationError), by the kit's one policy.
+        ({"model": "gpt-image-1", "n": 0}, ValidationError, "at least 1"),
+        ({"model": "gpt-image-1", "n": "2"}, ConfigurationError, "whole number"),
+        ({"model": "gpt-image-1", "partial_images": 4}, ValidationError, "between 0 and 3"),
         (
             {"model": "gpt-image-1", "partial_images": 2, "options": {"stream": False}},
             ValidationError,
@@ -134,7 +154,7 @@ def test_bad_base_url() -> None:
                 "output_format": "jpeg",
                 "options": {"output_compression": 101},
             },
-            ConfigurationError,
+            ValidationError,
             "between 0 and 100",
         ),
         ({"model": "gpt-image-1", "output_format": "bmp"}, ConfigurationError, "output_format"),
@@ -195,10 +215,13 @@ def test_bad_base_url() -> None:
         ({"model": "dall-e-3", "options": {"api": "responses"}}, ValidationError, "GPT image"),
         ({"model": "dall-e-2", "options": {"style": "vivid"}}, ValidationError, "dall-e-3"),
         ({"model": "dall-e-2", "size": "auto"}, ValidationError, "sizes"),
-        ({"timeout": -1}, ConfigurationError, "timeout"),
+        ({"timeout": -1}, ValidationError, "timeout"),
+        ({"timeout": "soon"}, ConfigurationError, "timeout"),
         ({"prompt": "   "}, ValidationError, "empty"),
-        ({"options": {"max_response_bytes": 0}}, ConfigurationError, "max_response_bytes"),
+        ({"options": {"max_response_bytes": 0}}, ValidationError, "max_response_bytes"),
         ({"options": {"headers": {"x": 1}}}, ConfigurationError, "headers"),
+        ({"size": "big"}, ConfigurationError, "WIDTHxHEIGHT"),
+        ({"model": "gpt-image-2", "size": "0x512"}, ConfigurationError, "positive"),
     ],
 )
 def test_refused_locally(fields: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -255,27 +278,27 @@ def test_refused_locally(fields: dict[str, Any], error: type[Exception], match: 
     ],
 )
 def test_accepted_and_normalised(fields: dict[str, Any], params: dict[str, Any]) -> None:
-    assert dict(resolve(check(**fields)).params) == params
+    assert dict(settings_of(**fields).params) == params
 
 
 def test_unknown_models_pass_through() -> None:
     # A newer GPT image model gets the family's rules with open sizes and qualities.
-    settings = resolve(
-        check(model="gpt-image-2.5-flare", size="2000x1000", quality="xhigh", partial_images=2)
+    settings = settings_of(
+        model="gpt-image-2.5-flare", size="2000x1000", quality="xhigh", partial_images=2
     )
     assert settings.model == "gpt-image-2.5-flare" and settings.stream
     assert settings.params["quality"] == "xhigh"
     # Anything else is sent as given.
-    settings = resolve(
-        check(model="my-gateway-model", options={"style": "vivid", "response_format": "url"})
+    settings = settings_of(
+        model="my-gateway-model", options={"style": "vivid", "response_format": "url"}
     )
     assert settings.params == {"style": "vivid", "response_format": "url"}
 
 
 def test_dalle_does_not_stream_by_default() -> None:
-    assert resolve(check(model="dall-e-3")).stream is False
-    assert resolve(check(model="gpt-image-1-mini")).stream is True
-    assert resolve(check(model="gpt-image-1", options={"stream": False})).stream is False
+    assert settings_of(model="dall-e-3").stream is False
+    assert settings_of(model="gpt-image-1-mini").stream is True
+    assert settings_of(model="gpt-image-1", options={"stream": False}).stream is False
 
 
 def test_edit_inputs(tmp_path: Path) -> None:
@@ -285,22 +308,20 @@ def test_edit_inputs(tmp_path: Path) -> None:
     jpg.write_bytes(make_image("jpeg"))
     mask = tmp_path / "mask.png"
     mask.write_bytes(make_image("png", 3))
-    settings = resolve(
-        check(
-            model="gpt-image-1",
-            options={"image": [str(png), jpg], "mask": str(mask), "input_fidelity": "high"},
-        )
+    settings = settings_of(
+        model="gpt-image-1",
+        options={"image": [str(png), jpg], "mask": str(mask), "input_fidelity": "high"},
     )
     assert [image.mime_type for image in settings.images] == ["image/png", "image/jpeg"]
     assert settings.images_as_list and settings.mask is not None
     assert settings.params == {"input_fidelity": "high"}
-    single = resolve(check(model="gpt-image-1", options={"image": make_image("webp")}))
+    single = settings_of(model="gpt-image-1", options={"image": make_image("webp")})
     assert not single.images_as_list and single.images[0].filename == "image.webp"
 
     with pytest.raises(ConfigurationError, match="no such file"):
         check(options={"image": str(tmp_path / "missing.png")})
     (tmp_path / "notes.txt").write_text("not an image")
-    with pytest.raises(ValidationError, match="not a PNG"):
+    with pytest.raises(ValidationError, match="is not a"):
         check(options={"image": str(tmp_path / "notes.txt")})
     with pytest.raises(ValidationError, match="mask must be a PNG"):
         check(options={"image": str(png), "mask": str(jpg)})
@@ -320,6 +341,27 @@ def test_edit_inputs(tmp_path: Path) -> None:
         check(options={"image": str(png), "moderation": "low"})
     with pytest.raises(ConfigurationError, match="empty list"):
         check(options={"image": []})
+    with pytest.raises(ConfigurationError, match="neither an existing file nor valid base64"):
+        check(options={"image": "Zm9v!" * 1000})
+
+
+def test_edit_inputs_as_base64_and_data_urls() -> None:
+    png = make_image("png", 2)
+    b64 = base64.b64encode(png).decode()
+    settings = settings_of(
+        model="gpt-image-1", options={"image": b64, "mask": f"data:image/png;base64,{b64}"}
+    )
+    (image,) = settings.images
+    assert settings.mask is not None
+    assert image.data == settings.mask.data == png
+    assert image.size == (64, 48) and image.mime_type == "image/png"
+    # DALL·E 2's square rule reads the dimensions whatever the input was.
+    square = base64.b64encode(make_image("png", 2, 32, 32)).decode()
+    assert settings_of(model="dall-e-2", options={"image": f"data:image/png;base64,{square}"})
+    with pytest.raises(ValidationError, match="square PNG"):
+        check(model="dall-e-2", options={"image": f"data:image/png;base64,{b64}"})
+    with pytest.raises(ValidationError, match="mask must be a PNG"):
+        check(options={"image": png, "mask": base64.b64encode(make_image("jpeg")).decode()})
 
 
 async def drain(chunks: Any) -> None:

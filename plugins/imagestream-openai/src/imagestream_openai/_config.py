@@ -1,11 +1,11 @@
-"""Where requests go and how they authenticate: base URL, key, organisation, project.
+"""Where requests go and how they authenticate: base URL, organisation, project.
 
-Settings come from the request first (``api_key=``/``--key``,
-``base_url=``/``--base-url``, the ``organization``/``project`` options), then
-from the environment variables the official SDK reads, so a shell already set
-up for OpenAI works unchanged. Gateways differ in small ways (Azure's older
-deployments want an ``api-key`` header and an ``api-version`` query), which
-the ``auth_header`` and ``api_version`` options cover.
+Settings come from the request first (``base_url=``/``--base-url``, the
+``organization``/``project`` options), then from the environment variables the
+official SDK reads, so a shell already set up for OpenAI works unchanged (the
+key is read by the kit: ``Provider.key_env``). Gateways differ in small ways
+(Azure's older deployments want an ``api-key`` header and an ``api-version``
+query), which the ``auth_header`` and ``api_version`` options cover.
 """
 
 from __future__ import annotations
@@ -16,43 +16,28 @@ from urllib.parse import quote, urlsplit
 
 import attrs
 
-from imagestream import Secret
-from imagestream.errors import ConfigurationError, MissingAPIKeyError
+from imagestream.errors import ConfigurationError
+from imagestream.provider import Secret
 
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "ENV_BASE_URL",
-    "ENV_KEY",
     "ENV_ORG",
     "ENV_PROJECT",
     "Endpoint",
+    "env_organization",
+    "env_project",
     "resolve_base_url",
-    "resolve_key",
 ]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-ENV_KEY = "OPENAI_API_KEY"
 ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_ORG = "OPENAI_ORG_ID"
 ENV_PROJECT = "OPENAI_PROJECT_ID"
 
 _USER_AGENT = f"imagestream-openai/{__version__}"
-
-
-def resolve_key(given: Secret | None) -> Secret:
-    """The API key: the request's, else ``OPENAI_API_KEY``.
-
-    Raises:
-        MissingAPIKeyError: Neither is set (raised before any network call).
-    """
-    if given:
-        return given
-    value = os.environ.get(ENV_KEY, "").strip()
-    if not value:
-        raise MissingAPIKeyError("openai", ENV_KEY)
-    return Secret(value)
 
 
 def resolve_base_url(given: str | None) -> str:
@@ -65,7 +50,7 @@ def resolve_base_url(given: str | None) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
-            "base_url must be an http:// or https:// URL",
+            "openai: base_url must be an http:// or https:// URL",
             hint="e.g. --base-url https://api.openai.com/v1",
         )
     return url

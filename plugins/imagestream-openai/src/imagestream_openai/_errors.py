@@ -6,17 +6,17 @@ refusal. The error's ``type`` and ``code`` decide, the status only breaks ties.
 The same mapping serves errors that arrive inside a stream (``error`` events,
 flat or with the fields nested under ``error``, and ``response.failed``).
 
-API keys never reach a message: anything that looks like a key, and the key
-of the request itself, is masked before an error is built.
+API keys never reach a message: the kit's :func:`~imagestream.provider.redact`
+masks the request's key and anything shaped like an OpenAI key before an
+error is built.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from imagestream import Secret, error_for_status
 from imagestream.errors import (
     AuthenticationError,
     ContentPolicyError,
@@ -26,17 +26,19 @@ from imagestream.errors import (
     RateLimitError,
     ServerError,
 )
+from imagestream.provider import ErrorParser, Secret, error_for_status, redact
 
 from ._json import loads
 
-__all__ = ["error_from_event", "http_error_parser", "redact"]
+__all__ = ["KEY_PATTERNS", "error_from_event", "http_error_parser"]
 
 _PROVIDER = "openai"
 _MAX_MESSAGE = 500
 
-# OpenAI keys start "sk-" (sk-proj-..., sk-svcacct-...); its own 401 message
-# quotes a masked key, and a gateway might quote a whole one.
-_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_*\-]{4,}")
+KEY_PATTERNS = (re.compile(r"\bsk-[A-Za-z0-9_*\-]{4,}"),)
+"""OpenAI's key shape for :func:`~imagestream.provider.redact`: keys start ``sk-``
+(``sk-proj-...``, ``sk-svcacct-...``); OpenAI's own 401 message quotes a
+partly masked key, and a gateway might quote a whole one."""
 
 _QUOTA = frozenset(
     {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded"}
@@ -96,15 +98,6 @@ _INVALID = frozenset(
 )
 
 
-def redact(text: str, key: Secret | None = None) -> str:
-    """``text`` with the request's key and anything key-like masked."""
-    if key:
-        secret = key.get()
-        if secret and secret in text:
-            text = text.replace(secret, "[redacted]")
-    return _KEYLIKE.sub("sk-[redacted]", text)
-
-
 def _classify(error_type: str | None, code: str | None) -> type[ProviderError] | None:
     """The error class the type/code pair names, or ``None`` to decide by status."""
     names = {str(name).lower() for name in (error_type, code) if name}
@@ -143,12 +136,10 @@ def _message(message: str, param: str | None, key: Secret | None, fallback: str)
     message = message.strip() or fallback
     if param and param not in message:
         message = f"{message} (param: {param})"
-    return redact(message, key)[:_MAX_MESSAGE]
+    return redact(message, (key,), patterns=KEY_PATTERNS)[:_MAX_MESSAGE]
 
 
-def http_error_parser(
-    key: Secret | None,
-) -> Callable[[int, bytes, Mapping[str, str]], ProviderError]:
+def http_error_parser(key: Secret | None) -> ErrorParser:
     """An ``ErrorParser`` for :meth:`imagestream.HttpClient.send` that knows OpenAI's bodies."""
 
     def parse(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:

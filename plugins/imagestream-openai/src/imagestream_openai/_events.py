@@ -19,10 +19,9 @@ from typing import Any
 
 import attrs
 
-from imagestream import Chunk, ImageFinal, ImagePreview, Secret, TextDelta, Usage
+from imagestream import Chunk, ImageData, ImageFinal, ImagePreview, Secret, TextDelta, Usage
 from imagestream.errors import StreamInterruptedError
 
-from ._base64 import image_from_base64
 from ._errors import error_from_event
 from ._models import pricing_for
 from ._pricing import text_model_price
@@ -152,7 +151,7 @@ def final_from_item(item: Mapping[str, Any], sample: int) -> ImageFinal | None:
     width, height = _dimensions(item.get("size"))
     revised = item.get("revised_prompt")
     return ImageFinal(
-        image=image_from_base64(result, mime),
+        image=ImageData.from_base64(result, mime),
         sample=sample,
         mime_type=mime,
         width=width,
@@ -226,7 +225,7 @@ class ImagesEvents:
         width, height = _dimensions(payload.get("size"))
         index = _int(payload.get("partial_image_index"))
         preview = ImagePreview(
-            image=image_from_base64(b64, mime),
+            image=ImageData.from_base64(b64, mime),
             index=index if index is not None else self._previews,
             sample=self.finals,
             mime_type=mime,
@@ -246,7 +245,7 @@ class ImagesEvents:
         revised = payload.get("revised_prompt")
         chunks: list[Chunk] = [
             ImageFinal(
-                image=image_from_base64(b64, mime),
+                image=ImageData.from_base64(b64, mime),
                 sample=self.finals,
                 mime_type=mime,
                 width=width,
@@ -350,7 +349,7 @@ class ResponsesEvents:
         index = _int(payload.get("partial_image_index"))
         return [
             ImagePreview(
-                image=image_from_base64(b64, mime),
+                image=ImageData.from_base64(b64, mime),
                 index=index if index is not None else 0,
                 sample=self._sample(item_id),
                 mime_type=mime,

@@ -2,37 +2,32 @@
 
 Streamed responses become chunks through :class:`~imagestream_openai._events.ImagesEvents`.
 Whole responses (``data[]`` of ``b64_json`` or ``url``) become a
-:class:`~imagestream.ProviderResponse`, which the core's fake streaming turns
-into chunks; ``url`` results are downloaded through the same HTTP client,
-without the API key (the URL points at storage, not at the API).
+:class:`~imagestream.ProviderResponse`, streamed as its ``chunks()``; ``url``
+results are downloaded through the same HTTP client, without the API key (the
+URL points at storage, not at the API).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from imagestream import Chunk, ImageData, ImageFinal, ProviderResponse, Usage
 from imagestream.errors import ProviderError
+from imagestream.provider import Chunk, ImageData, ImageFinal, ProviderResponse, Usage, media_type
 
-from ._base64 import image_from_base64
 from ._errors import error_from_event, http_error_parser
 from ._events import ImagesEvents, images_usage, mime_for
 from ._pricing import dalle_image_price
-from ._transport import chunks_of, post, read_json
+from ._transport import Whole, call, call_whole
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from imagestream import RunContext
+    from imagestream.provider import RunContext
 
     from ._options import Settings
 
 __all__ = ["generate_images", "stream_images"]
-
-log = logging.getLogger("imagestream.openai")
 
 _BODY_FACTS = ("background", "output_format", "quality", "size", "created")
 
@@ -50,26 +45,24 @@ def request_body(settings: Settings) -> dict[str, Any]:
     return body
 
 
-async def edit_form(settings: Settings) -> Callable[[], Any]:
+def edit_form(settings: Settings) -> Callable[[], aiohttp.FormData]:
     """A factory of the multipart form of ``/v1/images/edits`` (a form can be sent once only)."""
     import aiohttp
 
-    images = [(image.filename, image.mime_type, await image.read()) for image in settings.images]
-    mask = settings.mask
-    mask_part = (mask.filename, mask.mime_type, await mask.read()) if mask is not None else None
     fields = {name: value for name, value in request_body(settings).items() if name != "prompt"}
     # Several images go as repeated "image[]" parts, one as "image", as the official SDK does.
     image_field = "image[]" if settings.images_as_list else "image"
+    parts = [(image_field, image) for image in settings.images]
+    if settings.mask is not None:
+        parts.append(("mask", settings.mask))
 
     def build() -> aiohttp.FormData:
         form = aiohttp.FormData()
         form.add_field("prompt", settings.prompt)
         for name, value in fields.items():
             form.add_field(name, _form_value(value))
-        for filename, mime, data in images:
-            form.add_field(image_field, data, filename=filename, content_type=mime)
-        if mask_part is not None:
-            form.add_field("mask", mask_part[2], filename=mask_part[0], content_type=mask_part[1])
+        for name, image in parts:
+            form.add_field(name, image.data, filename=image.filename, content_type=image.mime_type)
         return form
 
     return build
@@ -81,45 +74,36 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-async def _send(settings: Settings, context: RunContext) -> aiohttp.ClientResponse:
+def _send(settings: Settings) -> dict[str, Any]:
+    """Where the call goes and what it carries: a multipart form for edits, else JSON."""
     if settings.is_edit:
-        return await post(context, settings, "images/edits", form=await edit_form(settings))
-    return await post(context, settings, "images/generations", body=request_body(settings))
+        return {"path": "images/edits", "form": edit_form(settings)}
+    return {"path": "images/generations", "body": request_body(settings)}
 
 
-async def stream_images(settings: Settings, context: RunContext) -> AsyncGenerator[Chunk, None]:
+def _whole(settings: Settings, context: RunContext) -> Whole:
+    async def whole(body: Mapping[str, Any], headers: Mapping[str, str]) -> ProviderResponse:
+        return await images_response(body, settings, context)
+
+    return whole
+
+
+def stream_images(settings: Settings, context: RunContext) -> AsyncGenerator[Chunk, None]:
     """Chunks of one Images API call, streamed or not."""
-    response = await _send(settings, context)
-    chunks = chunks_of(
+    return call(
         context,
-        response,
-        stream=settings.stream,
-        machine=lambda: ImagesEvents(
-            settings.n, key=settings.endpoint.api_key, headers=response.headers
+        settings,
+        **_send(settings),
+        machine=lambda headers: ImagesEvents(
+            settings.n, key=settings.endpoint.api_key, headers=headers
         ),
-        whole=lambda: _whole_response(settings, context, response),
+        whole=_whole(settings, context),
     )
-    async with aclosing(chunks):
-        async for chunk in chunks:
-            yield chunk
 
 
 async def generate_images(settings: Settings, context: RunContext) -> ProviderResponse:
     """One non-streamed Images API call, as a whole response."""
-    response = await _send(settings, context)
-    try:
-        return await _whole_response(settings, context, response)
-    finally:
-        response.close()
-
-
-async def _whole_response(
-    settings: Settings, context: RunContext, response: aiohttp.ClientResponse
-) -> ProviderResponse:
-    body = await read_json(context, response, settings.max_response_bytes)
-    if not isinstance(body, Mapping):
-        raise ProviderError("the response is not a JSON object", provider="openai")
-    return await images_response(body, settings, context)
+    return await call_whole(context, settings, **_send(settings), whole=_whole(settings, context))
 
 
 async def images_response(
@@ -166,7 +150,7 @@ async def _image_of(
 ) -> ImageData | None:
     b64 = item.get("b64_json")
     if isinstance(b64, str) and b64:
-        return image_from_base64(b64, declared)
+        return ImageData.from_base64(b64, declared)
     url = item.get("url")
     if isinstance(url, str) and url:
         return await download(url, settings, context, declared)
@@ -192,7 +176,7 @@ async def download(
         data = await context.http.read_body(
             response, provider="openai", limit=settings.max_response_bytes
         )
-        mime = response.content_type if response.content_type.startswith("image/") else declared
+        served = media_type(response)
     finally:
         response.close()
-    return ImageData.from_bytes(data, mime)
+    return ImageData.from_bytes(data, served if served.startswith("image/") else declared)

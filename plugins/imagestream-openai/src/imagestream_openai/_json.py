@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FAST_JSON", "dumps", "loads", "loads_event"]
+__all__ = ["FAST_JSON", "dumps", "loads", "loads_body", "loads_event"]
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -105,6 +105,11 @@ def loads_event(data: str) -> Any:
     if _restore(payload, values) != len(values):
         return loads(data)
     return payload
+
+
+def loads_body(body: bytes) -> Any:
+    """:func:`loads_event` for a whole response body (a non-streamed image is as large)."""
+    return loads_event(body.decode("utf-8"))
 
 
 def _restore(node: Any, values: list[str]) -> int:

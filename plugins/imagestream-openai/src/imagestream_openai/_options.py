@@ -1,13 +1,13 @@
 """Check a request against the chosen API and model; build the settings the requests use.
 
 Everything a model or an API would refuse is refused here, before any network
-call: unknown option names (the message lists the known ones), values of the
-wrong type or outside their range, and options the model does not support
-(``response_format`` on GPT image models, streaming on DALL·E, ...).
-
-Errors: :class:`~imagestream.ConfigurationError` for a name, type or value that
-is wrong whatever the model; :class:`~imagestream.ValidationError` for a
-combination the chosen model or API refuses.
+call: unknown option names (with "did you mean"), values of the wrong type or
+outside their range, and options the model does not support
+(``response_format`` on GPT image models, streaming on DALL·E, ...). Values
+are read with the kit's readers, so the errors follow its one policy
+(:mod:`imagestream.provider`): :class:`~imagestream.ConfigurationError` for a
+value that cannot be read, :class:`~imagestream.ValidationError` for one that
+is read but refused (out of range, or a combination the model or API refuses).
 """
 
 from __future__ import annotations
@@ -17,11 +17,22 @@ from typing import Any
 
 import attrs
 
-from imagestream import ImageRequest, parse_size
 from imagestream.errors import ConfigurationError, ValidationError
+from imagestream.provider import (
+    ImageRequest,
+    InputImage,
+    Options,
+    Secret,
+    load_input_image,
+    load_input_images,
+    read_choice,
+    read_integer,
+    read_number,
+    read_size,
+    read_text,
+)
 
-from ._config import Endpoint, env_organization, env_project, resolve_base_url, resolve_key
-from ._inputs import InputImage, input_images
+from ._config import Endpoint, env_organization, env_project, resolve_base_url
 from ._models import ModelSpec, spec_for
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_RESPONSES_MODEL", "OPTIONS", "Settings", "resolve"]
@@ -45,8 +56,8 @@ OPTIONS: dict[str, str] = {
     "input_fidelity": "high or low, for edits (GPT image models that support it)",
     "style": "vivid or natural (dall-e-3)",
     "response_format": "url or b64_json (DALL-E only; GPT image models always send base64)",
-    "image": "edit input: a file path or bytes, or a list of them",
-    "mask": "edit mask: a PNG path or bytes (transparent where to edit)",
+    "image": "edit input: a file path, bytes, base64 or a data: URL, or a list of them",
+    "mask": "edit mask: a PNG as a path, bytes, base64 or a data: URL (transparent where to edit)",
     "user": "end-user id sent as 'user' (abuse monitoring)",
     "organization": "OpenAI-Organization header (default: OPENAI_ORG_ID)",
     "project": "OpenAI-Project header (default: OPENAI_PROJECT_ID)",
@@ -61,6 +72,7 @@ OPTIONS: dict[str, str] = {
 }
 """Every option this provider accepts, with a one-line description."""
 
+_P = "openai"
 _RESPONSES_ONLY = ("responses_model", "instructions", "tool_choice", "action")
 _OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
@@ -119,58 +131,16 @@ class Settings:
         return f"Settings(api={self.api!r}, model={self.model!r}, stream={self.stream}, n={self.n})"
 
 
-# -- small typed readers -------------------------------------------------------
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in allowed:
-        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value.strip().lower()
-
-
-def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{name} must be a non-empty string; got {type(value).__name__}")
-    return value.strip()
-
-
-def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
-    # bool is an int subclass, and True is never a meaningful count.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError(f"{name} must be an integer; got {value!r}")
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigurationError(f"{name} must be {bounds}; got {value}")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    raise ConfigurationError(f"{name} must be true or false; got {value!r}")
-
-
-def _headers(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ConfigurationError("headers must be a mapping of header names to string values")
-    return dict(value)
-
-
 # -- the checks ----------------------------------------------------------------
 
 
-def _refuse_unknown(options: Mapping[str, Any], request: ImageRequest) -> None:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigurationError(
-            f"openai does not know the option{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(u) for u in unknown)}",
-            hint=f"known options: {', '.join(sorted(OPTIONS))}",
-        )
+def _refused(message: str, hint: str | None = None) -> ValidationError:
+    return ValidationError(f"{_P}: {message}", hint=hint)
+
+
+def _refuse_foreign_fields(request: ImageRequest) -> None:
+    # Fields OpenAI has no parameter for cannot be read as any setting: like an
+    # unknown option name, a ConfigurationError.
     for field, value in (
         ("steps", request.steps),
         ("seed", request.seed),
@@ -178,7 +148,7 @@ def _refuse_unknown(options: Mapping[str, Any], request: ImageRequest) -> None:
     ):
         if value is not None:
             raise ConfigurationError(
-                f"openai image models do not take {field}",
+                f"{_P}: image models do not take {field}",
                 hint=f"leave {field} unset, or describe what you want in the prompt",
             )
 
@@ -186,56 +156,46 @@ def _refuse_unknown(options: Mapping[str, Any], request: ImageRequest) -> None:
 def _check_size(spec: ModelSpec, size: str | None) -> str | None:
     if size is None:
         return None
+    dims = None
     size = size.strip().lower()
+    if size != "auto":
+        # Unreadable (not WIDTHxHEIGHT) is a ConfigurationError whatever the model.
+        dims = read_size(size, provider=_P)
+        size = f"{dims[0]}x{dims[1]}"
     if spec.sizes is not None:
         if size not in spec.sizes:
-            raise ValidationError(
+            raise _refused(
                 f"{spec.id} does not make {size!r} images; sizes: {', '.join(spec.sizes)}"
             )
-        return size
-    if size == "auto":
-        if spec.dalle:
-            raise ValidationError(f"{spec.id} has no 'auto' size")
-        return size
-    dims = parse_size(size)
-    assert dims is not None  # "auto" was handled above
-    width, height = dims
-    if spec.free_size:
+    elif dims is not None and spec.free_size:
+        width, height = dims
         if width % 16 or height % 16:
-            raise ValidationError(
-                f"{spec.id}: width and height must be multiples of 16; got {width}x{height}"
-            )
+            raise _refused(f"{spec.id}: width and height must be multiples of 16; got {size}")
         if max(width, height) > 3 * min(width, height):
-            raise ValidationError(
-                f"{spec.id}: the aspect ratio must be between 1:3 and 3:1; got {width}x{height}"
-            )
+            raise _refused(f"{spec.id}: the aspect ratio must be between 1:3 and 3:1; got {size}")
         if max(width, height) > 3840 or width * height > 3840 * 2160:
-            raise ValidationError(f"{spec.id}: the largest size is 3840x2160; got {width}x{height}")
-    return f"{width}x{height}"
+            raise _refused(f"{spec.id}: the largest size is 3840x2160; got {size}")
+    return size
 
 
 def _params(
-    request: ImageRequest,
-    options: Mapping[str, Any],
-    spec: ModelSpec,
-    api: str,
-    stream: bool,
-    edit: bool,
+    request: ImageRequest, options: Options, spec: ModelSpec, api: str, stream: bool, edit: bool
 ) -> dict[str, Any]:
     """The generation parameters, checked, in the API's names (only those set)."""
     params: dict[str, Any] = {}
 
     def only_gpt(name: str) -> None:
         if spec.dalle:
-            raise ValidationError(f"{spec.id} does not take {name} (only the GPT image models do)")
+            raise _refused(f"{spec.id} does not take {name} (only the GPT image models do)")
 
     size = _check_size(spec, request.size)
     if size is not None:
         params["size"] = size
     if request.quality is not None:
-        quality = _text("quality", request.quality).lower()
+        quality = read_text(request.quality, "quality", provider=_P).lower()
+        # A word another model accepts: refused by this model, not unreadable.
         if spec.qualities is not None and quality not in spec.qualities:
-            raise ValidationError(
+            raise _refused(
                 f"{spec.id} quality must be one of {', '.join(spec.qualities)}; got {quality!r}"
             )
         params["quality"] = quality
@@ -243,171 +203,159 @@ def _params(
     output_format = None
     if request.output_format is not None:
         only_gpt("output_format")
-        output_format = _text("output_format", request.output_format).lower()
+        output_format = read_text(request.output_format, "output_format", provider=_P).lower()
         output_format = "jpeg" if output_format == "jpg" else output_format
-        if spec.known and output_format not in _OUTPUT_FORMATS:
-            raise ConfigurationError(
-                f"output_format must be one of png, jpeg, webp; got {output_format!r}"
+        if spec.known:
+            output_format = read_choice(
+                output_format, "output_format", _OUTPUT_FORMATS, provider=_P
             )
         params["output_format"] = output_format
 
     if "output_compression" in options:
         only_gpt("output_compression")
         if (output_format or "png") not in ("jpeg", "webp"):
-            raise ValidationError(
+            raise _refused(
                 "output_compression only applies to jpeg and webp output",
                 hint="add --format jpeg or --format webp",
             )
-        params["output_compression"] = _integer(
-            "output_compression", options["output_compression"], 0, 100
-        )
+        params["output_compression"] = options.integer("output_compression", low=0, high=100)
 
     if "background" in options:
         only_gpt("background")
-        background = _choice("background", options["background"], ("transparent", "opaque", "auto"))
+        background = options.choice("background", ("transparent", "opaque", "auto"))
         if background == "transparent" and output_format == "jpeg":
-            raise ValidationError("a transparent background needs png or webp output, not jpeg")
+            raise _refused("a transparent background needs png or webp output, not jpeg")
         params["background"] = background
 
     if "moderation" in options:
         only_gpt("moderation")
         if edit and api == "images":
-            raise ValidationError("moderation applies to generations, not to /v1/images/edits")
-        params["moderation"] = _choice("moderation", options["moderation"], ("low", "auto"))
+            raise _refused("moderation applies to generations, not to /v1/images/edits")
+        params["moderation"] = options.choice("moderation", ("low", "auto"))
 
     if request.partial_images is not None:
         if spec.dalle:
-            raise ValidationError(f"{spec.id} does not stream partial images (GPT image models do)")
+            raise _refused(f"{spec.id} does not stream partial images (GPT image models do)")
         if not stream:
-            raise ValidationError("partial_images needs a stream", hint="drop -o stream false")
-        params["partial_images"] = _integer("partial_images", request.partial_images, 0, 3)
+            raise _refused("partial_images needs a stream", hint="drop -o stream false")
+        params["partial_images"] = read_integer(
+            request.partial_images, "partial_images", provider=_P, low=0, high=3
+        )
 
     if "input_fidelity" in options:
         if not edit:
-            raise ValidationError("input_fidelity applies to edits only (pass -o image PATH)")
-        fidelity = _choice("input_fidelity", options["input_fidelity"], ("high", "low"))
+            raise _refused("input_fidelity applies to edits only (pass -o image PATH)")
+        fidelity = options.choice("input_fidelity", ("high", "low"))
         if fidelity not in spec.input_fidelity:
             allowed = ", ".join(spec.input_fidelity) or "no value (omit it)"
-            raise ValidationError(f"{spec.id} input_fidelity accepts {allowed}; got {fidelity!r}")
+            raise _refused(f"{spec.id} input_fidelity accepts {allowed}; got {fidelity!r}")
         params["input_fidelity"] = fidelity
 
     if "style" in options:
         if spec.gpt_image or spec.family == "dall-e-2":
-            raise ValidationError(f"style is a dall-e-3 option; {spec.id} does not take it")
-        params["style"] = _choice("style", options["style"], ("vivid", "natural"))
+            raise _refused(f"style is a dall-e-3 option; {spec.id} does not take it")
+        params["style"] = options.choice("style", ("vivid", "natural"))
 
     if "response_format" in options:
         if spec.gpt_image or api == "responses":
-            raise ValidationError(
+            raise _refused(
                 f"{spec.id} does not take response_format: GPT image models always return base64",
                 hint="drop -o response_format",
             )
-        params["response_format"] = _choice(
-            "response_format", options["response_format"], ("url", "b64_json")
-        )
+        params["response_format"] = options.choice("response_format", ("url", "b64_json"))
 
     if "user" in options:
-        params["user"] = _text("user", options["user"])
+        params["user"] = options.text("user")
     return params
 
 
-def resolve(request: ImageRequest) -> Settings:
-    """Check ``request`` and return the :class:`Settings` to send.
+def _inputs(options: Options, spec: ModelSpec) -> tuple[tuple[InputImage, ...], InputImage | None]:
+    """The edit images and mask, read (once) and checked against the model's rules."""
+    images: tuple[InputImage, ...] = ()
+    if "image" in options:
+        if not spec.edits:
+            raise _refused(f"{spec.id} cannot edit images")
+        limit = _DALLE_EDIT_IMAGE_BYTES if spec.dalle else _GPT_EDIT_IMAGE_BYTES
+        images = load_input_images(options.raw("image"), "image", provider=_P, max_bytes=limit)
+        if len(images) > spec.max_edit_images:
+            raise _refused(
+                f"{spec.id} edits at most {spec.max_edit_images} image(s); got {len(images)}"
+            )
+        first = images[0]
+        if spec.family == "dall-e-2" and (
+            first.mime_type != "image/png" or (first.size and first.size[0] != first.size[1])
+        ):
+            raise _refused("dall-e-2 edits need one square PNG")
+    if "mask" not in options:
+        return images, None
+    if not images:
+        raise _refused("a mask needs an image to edit (pass -o image PATH)")
+    mask = load_input_image(options.raw("mask"), "mask", provider=_P, max_bytes=_MASK_BYTES)
+    if mask.mime_type != "image/png":
+        raise _refused("the mask must be a PNG (transparent where the image should change)")
+    return images, mask
+
+
+def _endpoint(request: ImageRequest, options: Options, key: Secret) -> Endpoint:
+    headers = options.mapping("headers") or {}
+    if not all(isinstance(value, str) for value in headers.values()):
+        raise options.unreadable("headers must map header names to text values")
+    return Endpoint(
+        base_url=resolve_base_url(request.base_url),
+        api_key=key,
+        organization=options.text("organization") or env_organization(),
+        project=options.text("project") or env_project(),
+        auth_header=options.choice("auth_header", ("bearer", "api-key"), "bearer"),
+        api_version=options.text("api_version"),
+        extra_headers=dict(headers),
+    )
+
+
+def resolve(request: ImageRequest, key: Secret) -> Settings:
+    """Check ``request`` and return the :class:`Settings` to send with ``key``.
 
     Raises:
-        ConfigurationError: Unknown option, wrong type or value, bad base URL.
-        MissingAPIKeyError: No key in the request nor in ``OPENAI_API_KEY``.
-        ValidationError: The model or API refuses this combination.
+        ConfigurationError: Unknown option, a value that cannot be read, bad base URL.
+        ValidationError: A value out of range, or a combination the model or API refuses.
     """
-    options = request.options
-    _refuse_unknown(options, request)
-    api = _choice("api", options.get("api", "images"), ("images", "responses"))
-    spec = spec_for(_text("model", request.model) if request.model is not None else DEFAULT_MODEL)
+    options = Options(request.options, provider=_P, known=OPTIONS)
+    _refuse_foreign_fields(request)
+    api = options.choice("api", ("images", "responses"), "images")
+    model = read_text(request.model, "model", provider=_P) if request.model is not None else None
+    spec = spec_for(model or DEFAULT_MODEL)
 
     if api == "responses":
         if spec.dalle:
-            raise ValidationError(
-                f"the Responses API image tool runs GPT image models, not {spec.id}"
-            )
+            raise _refused(f"the Responses API image tool runs GPT image models, not {spec.id}")
         if request.n != 1:
-            raise ValidationError(
-                "the Responses API makes one image per call; use n=1 or -o api images"
-            )
+            raise _refused("the Responses API makes one image per call; use n=1 or -o api images")
     else:
         misplaced = [name for name in _RESPONSES_ONLY if name in options]
         if misplaced:
-            raise ValidationError(
+            raise _refused(
                 f"{', '.join(misplaced)} only apply to the Responses API",
                 hint="add -o api responses",
             )
-    n = _integer("n", request.n, 1)
+    n = read_integer(request.n, "n", provider=_P, low=1)
     if n > spec.max_n:
-        raise ValidationError(
-            f"{spec.id} makes at most {spec.max_n} image(s) per request; got n={n}"
-        )
+        raise _refused(f"{spec.id} makes at most {spec.max_n} image(s) per request; got n={n}")
 
-    if "stream" in options:
-        stream = _flag("stream", options["stream"])
-        if stream and spec.dalle:
-            raise ValidationError(f"{spec.id} cannot stream; only GPT image models can")
-    else:
-        stream = not spec.dalle
+    stream = options.flag("stream", not spec.dalle)
+    if stream and spec.dalle:
+        raise _refused(f"{spec.id} cannot stream; only GPT image models can")
 
-    images: tuple[InputImage, ...] = ()
-    mask: InputImage | None = None
-    if "image" in options:
-        if not spec.edits:
-            raise ValidationError(f"{spec.id} cannot edit images")
-        limit = _DALLE_EDIT_IMAGE_BYTES if spec.dalle else _GPT_EDIT_IMAGE_BYTES
-        images = input_images(options["image"], "image", limit)
-        if len(images) > spec.max_edit_images:
-            raise ValidationError(
-                f"{spec.id} edits at most {spec.max_edit_images} image(s); got {len(images)}"
-            )
-        if spec.family == "dall-e-2":
-            first = images[0]
-            if first.mime_type != "image/png" or (
-                first.dimensions and first.dimensions[0] != first.dimensions[1]
-            ):
-                raise ValidationError("dall-e-2 edits need one square PNG")
-    if "mask" in options:
-        if not images:
-            raise ValidationError("a mask needs an image to edit (pass -o image PATH)")
-        (mask,) = input_images(options["mask"], "mask", _MASK_BYTES)
-        if mask.mime_type != "image/png":
-            raise ValidationError(
-                "the mask must be a PNG (transparent where the image should change)"
-            )
-
+    images, mask = _inputs(options, spec)
     params = _params(request, options, spec, api, stream, bool(images))
     if api == "responses" and "action" in options:
-        params["action"] = _choice("action", options["action"], ("generate", "edit", "auto"))
-
-    endpoint = Endpoint(
-        base_url=resolve_base_url(request.base_url),
-        api_key=resolve_key(request.api_key),
-        organization=_text("organization", options["organization"])
-        if "organization" in options
-        else env_organization(),
-        project=_text("project", options["project"]) if "project" in options else env_project(),
-        auth_header=_choice(
-            "auth_header", options.get("auth_header", "bearer"), ("bearer", "api-key")
-        ),
-        api_version=_text("api_version", options["api_version"])
-        if "api_version" in options
-        else None,
-        extra_headers=_headers(options["headers"]) if "headers" in options else {},
-    )
-    if request.timeout is not None and (
-        isinstance(request.timeout, bool)
-        or not isinstance(request.timeout, (int, float))
-        or request.timeout <= 0
-    ):
-        raise ConfigurationError(
-            f"timeout must be a positive number of seconds; got {request.timeout!r}"
-        )
+        params["action"] = options.choice("action", ("generate", "edit", "auto"))
+    endpoint = _endpoint(request, options, key)
+    timeout = None
+    if request.timeout is not None:
+        timeout = read_number(request.timeout, "timeout", provider=_P)
+        if timeout <= 0:
+            raise _refused(f"timeout must be a positive number of seconds, not {request.timeout!r}")
     if not request.prompt.strip():
-        raise ValidationError("the prompt is empty", hint="say what to draw")
+        raise _refused("the prompt is empty", hint="say what to draw")
 
     return Settings(
         api=api,
@@ -418,25 +366,13 @@ def resolve(request: ImageRequest) -> Settings:
         endpoint=endpoint,
         params=params,
         images=images,
-        images_as_list=isinstance(options.get("image"), (list, tuple)),
+        images_as_list=isinstance(options.raw("image"), list | tuple),
         mask=mask,
-        responses_model=(
-            _text("responses_model", options["responses_model"])
-            if "responses_model" in options
-            else DEFAULT_RESPONSES_MODEL
+        responses_model=options.text("responses_model", DEFAULT_RESPONSES_MODEL),
+        instructions=options.text("instructions"),
+        tool_choice=options.choice(
+            "tool_choice", ("image_generation", "auto", "required"), "image_generation"
         ),
-        instructions=_text("instructions", options["instructions"])
-        if "instructions" in options
-        else None,
-        tool_choice=_choice(
-            "tool_choice",
-            options.get("tool_choice", "image_generation"),
-            ("image_generation", "auto", "required"),
-        ),
-        timeout=float(request.timeout) if request.timeout is not None else None,
-        max_response_bytes=(
-            _integer("max_response_bytes", options["max_response_bytes"], 1)
-            if "max_response_bytes" in options
-            else DEFAULT_MAX_RESPONSE_BYTES
-        ),
+        timeout=timeout,
+        max_response_bytes=options.integer("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES, low=1),
     )

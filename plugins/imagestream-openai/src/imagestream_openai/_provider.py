@@ -13,16 +13,22 @@ from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
-from imagestream import Provider
+from imagestream.provider import Prepared, Provider
 
-from ._config import ENV_KEY
 from ._models import MODELS, pricing_for
 from ._options import DEFAULT_MODEL, Settings, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from imagestream import Chunk, ImageRequest, ModelInfo, Pricing, ProviderResponse, RunContext
+    from imagestream.provider import (
+        Chunk,
+        ImageRequest,
+        ModelInfo,
+        Pricing,
+        ProviderResponse,
+        RunContext,
+    )
 
 __all__ = ["OpenAIProvider"]
 
@@ -44,34 +50,43 @@ class OpenAIProvider(Provider):
     )
     models: ClassVar[Sequence[ModelInfo]] = MODELS
     default_model: ClassVar[str | None] = DEFAULT_MODEL
-    key_env: ClassVar[str | None] = ENV_KEY
+    key_env: ClassVar[str | None] = "OPENAI_API_KEY"
 
-    def validate(self, request: ImageRequest) -> ImageRequest:
+    def validate(self, request: ImageRequest) -> Prepared:
         """Refuse what OpenAI would refuse; fill in the model, key and base URL.
 
+        The parsed :class:`Settings` (input images read) ride on the run's
+        context to :meth:`stream` / :meth:`generate`.
+
         Raises:
-            ConfigurationError: Unknown option, bad value or base URL.
+            ConfigurationError: Unknown option, a value that cannot be read, bad base URL.
             MissingAPIKeyError: No key given and ``OPENAI_API_KEY`` unset.
-            ValidationError: The model or API does not support the request.
+            ValidationError: A value out of range, or what the model or API does not support.
         """
-        settings = resolve(request)
-        return attrs.evolve(
+        settings = self._settings(request)
+        checked = attrs.evolve(
             request,
             model=settings.model,
             api_key=settings.endpoint.api_key,
             base_url=settings.endpoint.base_url,
         )
+        return Prepared(checked, settings)
+
+    def _settings(self, request: ImageRequest, context: RunContext | None = None) -> Settings:
+        # validate's settings when the pipeline ran it: parsed, and files read, once.
+        prepared = context.prepared_as(Settings) if context is not None else None
+        return prepared or resolve(request, self.api_key(request))
 
     async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
-        """Stream one request's chunks (a non-streamed call is streamed by the core's fake streaming)."""
-        settings = resolve(request)
+        """Stream one request's chunks (a whole body, when not streamed, as its chunks)."""
+        settings = self._settings(request, context)
         async with aclosing(_run(settings, context)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
     async def generate(self, request: ImageRequest, context: RunContext) -> ProviderResponse:
         """Make the images with one non-streamed call and return them whole."""
-        settings = resolve(request)
+        settings = self._settings(request, context)
         params = {
             name: value for name, value in settings.params.items() if name != "partial_images"
         }

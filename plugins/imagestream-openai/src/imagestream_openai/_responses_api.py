@@ -3,30 +3,24 @@
 A controlling model (``responses_model``, a text model) calls the tool, whose
 ``model`` is the image model. Streamed responses become chunks through
 :class:`~imagestream_openai._events.ResponsesEvents`; whole responses become a
-:class:`~imagestream.ProviderResponse` for the core's fake streaming. Edit
+:class:`~imagestream.ProviderResponse`, streamed as its ``chunks()``. Edit
 inputs travel as ``input_image`` parts holding ``data:`` URLs.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from imagestream import Chunk, ImageFinal, ProviderResponse
-from imagestream.errors import ProviderError
+from imagestream.provider import Chunk, ImageFinal, ProviderResponse
 
-from ._base64 import b64encode
 from ._errors import error_from_event
 from ._events import ResponsesEvents, final_from_item, responses_usage
-from ._transport import chunks_of, post, read_json
+from ._transport import Whole, call, call_whole
 
 if TYPE_CHECKING:
-    import aiohttp
+    from imagestream.provider import RunContext
 
-    from imagestream import RunContext
-
-    from ._inputs import InputImage
     from ._options import Settings
 
 __all__ = ["generate_responses", "request_body", "stream_responses"]
@@ -35,23 +29,19 @@ __all__ = ["generate_responses", "request_body", "stream_responses"]
 _TOP_LEVEL = frozenset({"user"})
 
 
-async def _data_url(image: InputImage) -> str:
-    return f"data:{image.mime_type};base64,{b64encode(await image.read())}"
-
-
-async def request_body(settings: Settings) -> dict[str, Any]:
+def request_body(settings: Settings) -> dict[str, Any]:
     """The JSON body of ``/v1/responses``."""
     tool: dict[str, Any] = {"type": "image_generation", "model": settings.model}
     tool.update((name, value) for name, value in settings.params.items() if name not in _TOP_LEVEL)
     if not settings.stream:
         tool.pop("partial_images", None)
     if settings.mask is not None:
-        tool["input_image_mask"] = {"image_url": await _data_url(settings.mask)}
+        tool["input_image_mask"] = {"image_url": settings.mask.data_url}
     user_input: Any = settings.prompt
     if settings.images:
         content: list[dict[str, Any]] = [{"type": "input_text", "text": settings.prompt}]
         for image in settings.images:
-            content.append({"type": "input_image", "image_url": await _data_url(image)})
+            content.append({"type": "input_image", "image_url": image.data_url})
         user_input = [{"role": "user", "content": content}]
     body: dict[str, Any] = {
         "model": settings.responses_model,
@@ -71,42 +61,32 @@ async def request_body(settings: Settings) -> dict[str, Any]:
     return body
 
 
-async def stream_responses(settings: Settings, context: RunContext) -> AsyncGenerator[Chunk, None]:
+def _whole(settings: Settings) -> Whole:
+    async def whole(body: Mapping[str, Any], headers: Mapping[str, str]) -> ProviderResponse:
+        return responses_response(body, settings, headers)
+
+    return whole
+
+
+def stream_responses(settings: Settings, context: RunContext) -> AsyncGenerator[Chunk, None]:
     """Chunks of one Responses API call, streamed or not."""
-    response = await post(context, settings, "responses", body=await request_body(settings))
-    chunks = chunks_of(
+    return call(
         context,
-        response,
-        stream=settings.stream,
-        machine=lambda: ResponsesEvents(
-            settings.model,
-            settings.responses_model,
-            key=settings.endpoint.api_key,
-            headers=response.headers,
+        settings,
+        "responses",
+        body=request_body(settings),
+        machine=lambda headers: ResponsesEvents(
+            settings.model, settings.responses_model, key=settings.endpoint.api_key, headers=headers
         ),
-        whole=lambda: _whole_response(settings, context, response),
+        whole=_whole(settings),
     )
-    async with aclosing(chunks):
-        async for chunk in chunks:
-            yield chunk
 
 
 async def generate_responses(settings: Settings, context: RunContext) -> ProviderResponse:
     """One non-streamed Responses API call, as a whole response."""
-    response = await post(context, settings, "responses", body=await request_body(settings))
-    try:
-        return await _whole_response(settings, context, response)
-    finally:
-        response.close()
-
-
-async def _whole_response(
-    settings: Settings, context: RunContext, response: aiohttp.ClientResponse
-) -> ProviderResponse:
-    body = await read_json(context, response, settings.max_response_bytes)
-    if not isinstance(body, Mapping):
-        raise ProviderError("the response is not a JSON object", provider="openai")
-    return responses_response(body, settings, headers=response.headers)
+    return await call_whole(
+        context, settings, "responses", body=request_body(settings), whole=_whole(settings)
+    )
 
 
 def responses_response(

@@ -1,11 +1,14 @@
-"""Sending a request through the run's HTTP client, and reading server-sent events back.
+"""One OpenAI call through the run's HTTP client, and its answer read back as chunks.
 
 Retries, backoff and ``Retry-After`` are the core :class:`~imagestream.HttpClient`'s
 job and happen only before a response body is read; once an event has been
 consumed nothing is retried, because a second request would bill a second
-image. What this module adds is OpenAI's error parsing, the ``sse`` decoder
-plugin, and JSON parsing of each event (orjson when the ``fast`` extra is
-installed).
+image. The Content-Type check, the decoder loop, truncation and closing the
+response are the kit's (:func:`~imagestream.provider.iter_events`,
+:func:`~imagestream.provider.read_json`). What this module adds is OpenAI's
+error parsing, the fast JSON parsing of each event (orjson when the ``fast``
+extra is installed, images lifted out before parsing), ``data: [DONE]``, and
+a proxy's plain-text ``error`` event.
 """
 
 from __future__ import annotations
@@ -15,63 +18,34 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol
 
-from imagestream import Chunk, ProviderResponse
-from imagestream._builtins.fake_streaming import chunks_from_response
-from imagestream.errors import (
-    StreamDecodeError,
-    StreamInterruptedError,
-    StreamTruncatedError,
+from imagestream.errors import ProviderError, StreamDecodeError
+from imagestream.provider import (
+    JSON_TYPES,
+    Chunk,
+    Decoder,
+    ProviderResponse,
+    check_content_type,
+    iter_events,
+    media_type,
+    read_json,
 )
 
 from ._errors import http_error_parser
-from ._json import dumps, loads_event
+from ._json import dumps, loads_body, loads_event
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from imagestream import RunContext
+    from imagestream.provider import RunContext
 
     from ._options import Settings
 
-__all__ = ["post", "read_json", "sse_payloads", "streamed"]
+__all__ = ["EventMachine", "Whole", "call", "call_whole"]
 
 log = logging.getLogger("imagestream.openai")
 
-_PROVIDER = "openai"
-
-
-async def post(
-    context: RunContext,
-    settings: Settings,
-    path: str,
-    *,
-    body: Any = None,
-    form: Callable[[], Any] | None = None,
-) -> aiohttp.ClientResponse:
-    """POST a JSON ``body`` (or a multipart ``form`` factory) and return the 2xx response.
-
-    Raises:
-        ProviderError: The typed error of the response's status and error body.
-    """
-    endpoint = settings.endpoint
-    accept = "text/event-stream" if settings.stream else "application/json"
-    if form is not None:
-        # aiohttp writes the multipart content type with its boundary itself.
-        headers = endpoint.headers(accept=accept, content_type=None)
-        data: Any = form
-    else:
-        headers = endpoint.headers(accept=accept)
-        data = dumps(body)
-    log.debug("openai: POST %s (model %s, stream=%s)", path, settings.model, settings.stream)
-    return await context.http.send(
-        "POST",
-        endpoint.url(path),
-        provider=_PROVIDER,
-        headers=headers,
-        data=data,
-        parse_error=http_error_parser(endpoint.api_key),
-        stall_timeout=settings.timeout,
-    )
+_P = "openai"
+_EVENT_STREAM = ("text/event-stream",)
 
 
 class EventMachine(Protocol):
@@ -82,95 +56,126 @@ class EventMachine(Protocol):
     def finish(self) -> None: ...
 
 
-async def chunks_of(
-    context: RunContext,
-    response: aiohttp.ClientResponse,
-    *,
-    stream: bool,
-    machine: Callable[[], EventMachine],
-    whole: Callable[[], Awaitable[ProviderResponse]],
-) -> AsyncGenerator[Chunk, None]:
-    """The chunks of one response: its events when it streams, else the whole body.
+Whole = Callable[[Mapping[str, Any], Mapping[str, str]], Awaitable[ProviderResponse]]
+"""Turns a whole JSON body (and the response headers) into a :class:`ProviderResponse`."""
 
-    ``machine`` is called only for an event stream; ``whole`` reads and parses
-    a non-streamed body (a gateway may ignore ``stream``).
+
+async def _post(
+    context: RunContext, settings: Settings, path: str, body: Any, form: Callable[[], Any] | None
+) -> aiohttp.ClientResponse:
+    """POST a JSON ``body`` (or a multipart ``form`` factory) and return the 2xx response."""
+    endpoint = settings.endpoint
+    accept = _EVENT_STREAM[0] if settings.stream else JSON_TYPES[0]
+    # aiohttp writes the multipart content type with its boundary itself.
+    headers = endpoint.headers(accept=accept, content_type=None if form else JSON_TYPES[0])
+    log.debug("openai: POST %s (model %s, stream=%s)", path, settings.model, settings.stream)
+    return await context.http.send(
+        "POST",
+        endpoint.url(path),
+        provider=_P,
+        headers=headers,
+        data=form if form is not None else dumps(body),
+        parse_error=http_error_parser(endpoint.api_key),
+        stall_timeout=settings.timeout,
+    )
+
+
+async def _read_body(
+    context: RunContext, settings: Settings, response: aiohttp.ClientResponse
+) -> Mapping[str, Any]:
+    """A whole JSON object body, capped at ``max_response_bytes``; the response closed.
+
+    Raises:
+        UnexpectedResponseError: The body is not JSON (a proxy's HTML page, say).
+        StreamDecodeError: The body is not valid JSON.
     """
+    body = await read_json(
+        context, response, provider=_P, limit=settings.max_response_bytes, loads=loads_body
+    )
+    if not isinstance(body, Mapping):
+        raise ProviderError("the response is not a JSON object", provider=_P)
+    return body
+
+
+async def call(
+    context: RunContext,
+    settings: Settings,
+    path: str,
+    *,
+    body: Any = None,
+    form: Callable[[], Any] | None = None,
+    machine: Callable[[Mapping[str, str]], EventMachine],
+    whole: Whole,
+) -> AsyncGenerator[Chunk, None]:
+    """The chunks of one call: its events when it streams, else its whole body.
+
+    A streamed call may still get a whole JSON body back (a gateway that
+    ignores ``stream``); anything but an event stream or JSON is refused
+    with :class:`~imagestream.UnexpectedResponseError` before a byte is decoded.
+    ``machine`` gets the response headers (request ids for errors).
+    """
+    # Asked for before sending: a missing decoder plugin then costs no request.
+    decoder = context.get_decoder("sse") if settings.stream else None
+    response = await _post(context, settings, path, body, form)
     try:
-        if stream and streamed(response):
-            events_to_chunks = machine()
-            async with aclosing(sse_payloads(context, response)) as events:
-                async for event, payload in events:
-                    for chunk in events_to_chunks.handle(payload, event):
-                        yield chunk
-            events_to_chunks.finish()
-        else:
-            async for chunk in chunks_from_response(await whole()):
+        if decoder is not None:
+            await check_content_type(context, response, (*_EVENT_STREAM, *JSON_TYPES), provider=_P)
+        if decoder is None or media_type(response) not in _EVENT_STREAM:
+            parsed = await _read_body(context, settings, response)
+            for chunk in (await whole(parsed, response.headers)).chunks():
                 yield chunk
+            return
+        events_to_chunks = machine(response.headers)
+        async with aclosing(_payloads(context, response, decoder)) as payloads:
+            async for event, payload in payloads:
+                for chunk in events_to_chunks.handle(payload, event):
+                    yield chunk
+        events_to_chunks.finish()
     finally:
-        # A body read to the end was already handed back to the pool, and this
-        # does nothing; one left unread (the consumer stopped, an error, a
-        # cancellation) is dropped, so the server stops sending it.
+        # Closed whatever happened (the kit's readers close it too, but a
+        # cancellation may land before they start).
         response.close()
 
 
-def streamed(response: aiohttp.ClientResponse) -> bool:
-    """True if the server answered with an event stream (a gateway may ignore ``stream``)."""
-    return response.content_type == "text/event-stream"
-
-
-async def read_json(context: RunContext, response: aiohttp.ClientResponse, limit: int) -> Any:
-    """A whole JSON body, capped at ``limit`` bytes.
-
-    Raises:
-        StreamDecodeError: The body is not JSON.
-    """
-    body = await context.http.read_body(response, provider=_PROVIDER, limit=limit)
+async def call_whole(
+    context: RunContext,
+    settings: Settings,
+    path: str,
+    *,
+    body: Any = None,
+    form: Callable[[], Any] | None = None,
+    whole: Whole,
+) -> ProviderResponse:
+    """One non-streamed call, as a whole response."""
+    response = await _post(context, settings, path, body, form)
     try:
-        return loads_event(body.decode("utf-8"))
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise StreamDecodeError(f"openai: the response body is not JSON ({exc})") from None
+        return await whole(await _read_body(context, settings, response), response.headers)
+    finally:
+        response.close()
 
 
-async def sse_payloads(
-    context: RunContext, response: aiohttp.ClientResponse
+async def _payloads(
+    context: RunContext, response: aiohttp.ClientResponse, decoder: Decoder[Any]
 ) -> AsyncGenerator[tuple[str, Any], None]:
-    """``(event name, parsed JSON data)`` for each event of an SSE body.
-
-    Stops at a ``data: [DONE]`` line (some servers and proxies send one).
+    """``(event name, parsed JSON data)`` for each event of an SSE body, until ``[DONE]``.
 
     Raises:
-        StreamInterruptedError: The connection broke, or the body ended inside an event.
-        APITimeoutError: No data for longer than the stall timeout.
         StreamDecodeError: An event's data is not JSON.
     """
-    decoder = context.get_decoder("sse")
-    feed = decoder.feed
-    pieces = context.http.iter_body(response, provider=_PROVIDER)
-    try:
-        async for piece in pieces:
-            for event in feed(piece):
-                data = event.data
-                if data.startswith("[DONE]"):
-                    return
-                try:
-                    payload = loads_event(data)
-                except ValueError as exc:
-                    if event.event == "error":
-                        # A proxy's plain-text error event: still an error, not garbage.
-                        yield event.event, {"error": {"message": data[:500]}}
-                        continue
-                    raise StreamDecodeError(
-                        f"openai: a {event.event!r} event's data is not JSON ({exc})"
-                    ) from None
-                yield event.event, payload
-    finally:
-        # Close the body iterator now rather than when it is garbage collected.
-        aclose = getattr(pieces, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    try:
-        decoder.close()
-    except StreamTruncatedError as exc:
-        raise StreamInterruptedError(
-            f"the stream ended inside an event ({exc.message})", provider=_PROVIDER
-        ) from None
+    events = iter_events(context, response, decoder, provider=_P, content_types=_EVENT_STREAM)
+    async with aclosing(events):
+        async for event in events:
+            data = event.data
+            if data.startswith("[DONE]"):  # some servers and proxies send one
+                return
+            try:
+                payload = loads_event(data)
+            except ValueError as exc:
+                if event.event == "error":
+                    # A proxy's plain-text error event: still an error, not garbage.
+                    yield event.event, {"error": {"message": data[:500]}}
+                    continue
+                raise StreamDecodeError(
+                    f"openai: a {event.event!r} event's data is not JSON ({exc})"
+                ) from None
+            yield event.event, payload
