@@ -2,22 +2,25 @@
 
 Fast checks that need no Sphinx: every hook is in the hook reference and has a
 docstring with its arguments, every public name is documented, every plugin
-has a README and is linked, and the code the plugin guide shows passes its
-own tests. The full Sphinx build runs only with ``IMAGESTREAM_BUILD_DOCS=1``
+has a README and is linked, the code the plugin guide shows is the code in
+``docs/examples`` and passes its own tests, and no page or example names a
+private module. The full Sphinx build runs only with ``IMAGESTREAM_BUILD_DOCS=1``
 (the nox ``docs`` session builds the docs for real).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import inspect
 import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -43,6 +46,7 @@ KNOWN_HOOKS = {
     "on_chunk",
     "on_result",
     "on_error",
+    "register_commands",
 }
 
 
@@ -118,6 +122,21 @@ def test_public_name_is_documented(name: str) -> None:
     )
 
 
+def _kit_names() -> list[str]:
+    from imagestream import provider
+
+    return sorted(set(provider.__all__) - set(imagestream.__all__))
+
+
+@pytest.mark.parametrize("name", _kit_names())
+def test_provider_kit_name_is_in_the_api_reference(name: str) -> None:
+    # The names the kit shares with the top level are covered above.
+    pattern = rf"^\.\. [\w:]+:: imagestream\.provider\.{re.escape(name)}\b"
+    assert re.search(pattern, page("api.md"), re.M), (
+        f"imagestream.provider.{name} is public but docs/api.md has no entry for it"
+    )
+
+
 @pytest.mark.parametrize("plugin", PLUGIN_DIRS, ids=lambda path: path.name)
 def test_plugin_has_a_readme(plugin: Path) -> None:
     assert (plugin / "README.md").is_file(), f"{plugin.name} has no README.md"
@@ -143,6 +162,207 @@ def test_the_guide_shows_the_example_plugins_entry_point() -> None:
     snippet = '[project.entry-points.imagestream]\nsolid = "imagestream_solid._plugin"'
     assert snippet in pyproject
     assert snippet in page("writing-a-plugin.md")
+
+
+def test_the_example_plugin_pins_the_cores_minor_series() -> None:
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads(
+        (EXAMPLES / "imagestream-solid" / "pyproject.toml").read_text(encoding="utf-8")
+    )
+    pinned = next(
+        dep
+        for dep in pyproject["project"]["dependencies"]
+        if Requirement(dep).name == "imagestream"
+    )
+    core = Requirement(pinned)
+    assert core.specifier.contains(imagestream.__version__), (
+        f"the example plugin pins {core}, which excludes imagestream {imagestream.__version__}"
+    )
+    major, minor = (int(part) for part in imagestream.__version__.split(".")[:2])
+    assert not core.specifier.contains(f"{major}.{minor + 1}.0"), (
+        f"{core} admits the next minor release, which may change the public API"
+    )
+    # The pages that tell plugin authors what to pin say the same.
+    for mention in re.findall(r"imagestream>=[\d.]+,<[\d.]+", all_pages()):
+        assert mention == pinned, f"a page recommends {mention}; the example pins {pinned}"
+
+
+# -- the guide's code is the tested code in docs/examples ---------------------
+#
+# Convention: a fenced code block whose first line is ``# file: PATH`` shows
+# the whole of ``docs/examples/PATH``; one whose first line is ``# from: PATH``
+# shows a part of it, whole lines, verbatim.
+
+GUIDE = "writing-a-plugin.md"
+_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
+_CLAIM = re.compile(r"^#\s*(?:file|from)\b")
+_SHOWS = re.compile(r"^# (?P<kind>file|from): (?P<path>[\w./-]+)$")
+
+
+class CodeBlock(NamedTuple):
+    page: str
+    line: int
+    """Line number of the opening fence."""
+    info: str
+    body: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def code_blocks(name: str) -> list[CodeBlock]:
+    """The fenced code blocks of a page, as CommonMark (and so MyST) reads them.
+
+    Fences may be indented (inside a list or a definition); the content loses
+    as much of the indentation as the opening fence had.
+    """
+    blocks: list[CodeBlock] = []
+    lines = page(name).splitlines()
+    number = 0
+    while number < len(lines):
+        opening = _FENCE.match(lines[number].rstrip())
+        number += 1
+        if opening is None:
+            continue
+        fence, indent = opening["fence"], len(opening["indent"])
+        start = number
+        body: list[str] = []
+        while number < len(lines):
+            line = lines[number]
+            number += 1
+            stripped = line.strip()
+            if stripped.startswith(fence) and set(stripped) == {fence[0]}:
+                break
+            spaces = len(line) - len(line.lstrip(" "))
+            body.append(line[min(spaces, indent) :])
+        blocks.append(CodeBlock(name, start, opening["info"].strip(), body))
+    return blocks
+
+
+def claiming_blocks() -> list[CodeBlock]:
+    """Every block, on any page, whose first line claims to show an example file."""
+    return [
+        block
+        for path in sorted(DOCS.glob("*.md"))
+        for block in code_blocks(path.name)
+        if block.body and _CLAIM.match(block.body[0])
+    ]
+
+
+def _shown_whole(name: str) -> set[str]:
+    shown = set()
+    for block in code_blocks(name):
+        claim = _SHOWS.match(block.body[0]) if block.body else None
+        if claim and claim["kind"] == "file":
+            shown.add(claim["path"])
+    return shown
+
+
+def test_the_guide_has_code_blocks_that_name_their_files() -> None:
+    # Guards the parser: if it found nothing, the tests below would pass vacuously.
+    assert len([block for block in claiming_blocks() if block.page == GUIDE]) >= 10
+
+
+@pytest.mark.parametrize("block", claiming_blocks(), ids=str)
+def test_code_block_is_the_file_it_names(block: CodeBlock) -> None:
+    claim = _SHOWS.match(block.body[0])
+    assert claim, f"{block}: write the first line as '# file: PATH' or '# from: PATH'"
+    target = EXAMPLES / claim["path"]
+    assert target.is_file(), f"{block} names {claim['path']}, which is not in docs/examples"
+    shown = "\n".join(block.body[1:]) + "\n"
+    actual = target.read_text(encoding="utf-8")
+    if claim["kind"] == "file":
+        diff = "".join(
+            difflib.unified_diff(
+                actual.splitlines(keepends=True),
+                shown.splitlines(keepends=True),
+                f"docs/examples/{claim['path']}",
+                str(block),
+            )
+        )
+        assert shown == actual, f"{block} differs from the file it names:\n{diff}"
+    else:
+        assert ("\n" + shown) in ("\n" + actual), (
+            f"{block} is not a verbatim part of docs/examples/{claim['path']}"
+        )
+
+
+EXAMPLE_FILES = sorted(
+    [
+        EXAMPLES / "imagestream-solid" / "pyproject.toml",
+        *(EXAMPLES / "imagestream-solid").glob("src/**/*.py"),
+        *(EXAMPLES / "imagestream-solid").glob("tests/*.py"),
+        *(
+            path
+            for path in (EXAMPLES / "snippets").glob("*.py")
+            if not path.name.startswith("test_")
+        ),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "path", EXAMPLE_FILES, ids=lambda path: path.relative_to(EXAMPLES).as_posix()
+)
+def test_the_guide_shows_each_example_file_whole(path: Path) -> None:
+    name = path.relative_to(EXAMPLES).as_posix()
+    assert name in _shown_whole(GUIDE), (
+        f"{GUIDE} does not show {name}: add a code block starting with '# file: {name}'"
+    )
+
+
+def test_the_guides_code_is_in_the_page_itself() -> None:
+    # Readable where the Markdown is read (a repository browser, an editor), not
+    # only in the built HTML.
+    assert "literalinclude" not in page(GUIDE)
+
+
+# -- only public modules ------------------------------------------------------
+
+# imagestream._anything, imagestream.<package>._anything, and
+# "from imagestream... import _anything"; dunders such as __version__ are public.
+_PRIVATE = re.compile(
+    r"\bimagestream(?:\.[A-Za-z]\w*)*\._(?!_)\w*"
+    r"|\bfrom\s+imagestream(?:\.\w+)*\s+import\s+\(?\s*(?:\w+\s*,\s*)*_(?!_)\w*"
+)
+PUBLIC_TEXTS = sorted(
+    [
+        *DOCS.glob("*.md"),
+        *(
+            path
+            for path in EXAMPLES.rglob("*")
+            if path.suffix in {".py", ".toml", ".md"} and "__pycache__" not in path.parts
+        ),
+    ]
+)
+
+
+def test_the_private_name_pattern() -> None:
+    for private in (
+        "from imagestream._http import error_for_status",
+        "import imagestream._http",
+        "from imagestream import (\n    Chunk,\n    _http,\n)",
+        "imagestream._builtins.fake_streaming.chunks_from_response",
+        "imagestream.cli._options",
+    ):
+        assert _PRIVATE.search(private), private
+    for public in (
+        "from imagestream.provider import Options, redact",
+        "imagestream.__version__",
+        "imagestream_solid._plugin",
+        "imagestream.hookspecs.register_commands",
+    ):
+        assert not _PRIVATE.search(public), public
+
+
+@pytest.mark.parametrize("path", PUBLIC_TEXTS, ids=lambda path: path.relative_to(DOCS).as_posix())
+def test_no_private_core_module_is_named(path: Path) -> None:
+    found = sorted({match[0] for match in _PRIVATE.finditer(path.read_text(encoding="utf-8"))})
+    assert not found, (
+        f"docs/{path.relative_to(DOCS).as_posix()} names private core modules: {found}; "
+        "use the names exported by imagestream or imagestream.provider"
+    )
 
 
 def _clean_env() -> dict[str, str]:

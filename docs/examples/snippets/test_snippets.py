@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,10 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from runlog_middleware import RunLog
-from sketch_provider import SketchProvider
+from sketch_provider import Settings, SketchProvider
 from still_provider import StillProvider
 
 import imagestream
+from imagestream.provider import MASK
 from imagestream.testing import PluginHarness, ScriptedProvider, make_png
 from imagestream_sse import SSEDecoder
 
@@ -101,15 +103,42 @@ async def test_sketch_streams_partials_then_the_image() -> None:
 
     async with serving(handler) as url:
         result = await pipeline().agenerate(
-            "a blue square", base_url=url, api_key="test-key", partial_images=2
+            "a blue square", base_url=url, api_key="test-key", partial_images=2, style="Ink"
         )
 
     assert seen[0]["prompt"] == "a blue square"
     assert seen[0]["partial_images"] == 2
+    assert (seen[0]["style"], seen[0]["detail"]) == ("ink", 5)
+    assert "image" not in seen[0]
     assert len(result.previews) == 2
     assert result.images[0].image.data == PNG
     assert result.images[0].seed == 7
     assert result.usage is not None and result.usage.output_tokens == 90
+
+
+@pytest.mark.asyncio
+async def test_sketch_sends_an_input_image_as_a_data_url() -> None:
+    seen: list[dict[str, object]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(await request.json())
+        return await send_events(request, [sse("image", {"b64": PNG_B64})])
+
+    async with serving(handler) as url:
+        await pipeline().agenerate("make it red", base_url=url, api_key="test-key", image=PNG)
+
+    assert seen[0]["image"] == "data:image/png;base64," + PNG_B64
+
+
+def test_sketch_reads_the_key_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKETCH_API_KEY", "env-key")
+    prepared = SketchProvider().validate(imagestream.ImageRequest("a blue square"))
+
+    settings = prepared.settings
+    assert isinstance(settings, Settings)
+    assert settings.key.get() == "env-key"
+    assert settings.url == "https://api.sketch.example/v1/sketches"
+    assert "env-key" not in repr(prepared)
 
 
 @pytest.mark.asyncio
@@ -125,6 +154,23 @@ async def test_sketch_http_errors_are_typed_and_keyless() -> None:
 
     error = caught.value
     assert (error.provider, error.status, error.request_id) == ("sketch", 401, "req_42")
+    assert "test-key" not in str(error)
+
+
+@pytest.mark.asyncio
+async def test_sketch_html_page_with_status_200_is_an_unexpected_response() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        # A captive portal or a proxy's login page: status 200, but not the stream.
+        page = "<!doctype html><title>Sign in</title><p>Bearer test-key expired</p>"
+        return web.Response(text=page, content_type="text/html")
+
+    async with serving(handler) as url:
+        with pytest.raises(imagestream.UnexpectedResponseError) as caught:
+            await pipeline().agenerate("a blue square", base_url=url, api_key="test-key")
+
+    error = caught.value
+    assert (error.provider, error.status, error.content_type) == ("sketch", 200, "text/html")
+    assert "Sign in" in error.message
     assert "test-key" not in str(error)
 
 
@@ -148,11 +194,75 @@ async def test_sketch_error_event_keeps_what_arrived() -> None:
     assert len(caught.value.partial.previews) == 1
 
 
+@pytest.mark.asyncio
+async def test_sketch_error_events_never_quote_a_key() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        message = "key test-key-0001 is revoked; try sk_sketch_0123456789abcdef"
+        return await send_events(request, [sse("error", {"status": 401, "message": message})])
+
+    async with serving(handler) as url:
+        with pytest.raises(imagestream.AuthenticationError) as caught:
+            await pipeline().agenerate("a blue square", base_url=url, api_key="test-key-0001")
+
+    text = str(caught.value)
+    assert "test-key-0001" not in text
+    assert "sk_sketch_0123456789abcdef" not in text
+    assert text.count(MASK) == 2
+
+
+@pytest.mark.asyncio
+async def test_sketch_runs_two_at_a_time_per_key() -> None:
+    running = 0
+    peak = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await asyncio.sleep(0.05)
+            return await send_events(request, [sse("image", {"b64": PNG_B64})])
+        finally:
+            running -= 1
+
+    async with serving(handler) as url:
+        pipe = pipeline()
+        results = await asyncio.gather(
+            *(pipe.agenerate(f"sketch {i}", base_url=url, api_key="test-key") for i in range(4))
+        )
+
+    assert len(results) == 4
+    assert peak == SketchProvider.max_concurrency == 2
+
+
 def test_sketch_without_a_key_fails_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SKETCH_API_KEY", raising=False)
     with pytest.raises(imagestream.MissingAPIKeyError, match="no API key") as caught:
         pipeline().generate("a blue square", base_url="http://127.0.0.1:9")
     assert caught.value.hint == "set SKETCH_API_KEY, or pass --key / api_key="
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        # Cannot be read as the setting it is for: ConfigurationError.
+        ({"stlye": "ink"}, imagestream.ConfigurationError, "did you mean 'style'"),
+        ({"style": "crayon"}, imagestream.ConfigurationError, "unknown style 'crayon'"),
+        ({"detail": "fine"}, imagestream.ConfigurationError, "detail must be a whole number"),
+        ({"image": "no-such-file.png"}, imagestream.ConfigurationError, "no such file"),
+        # Read, but refused: ValidationError.
+        ({"detail": 11}, imagestream.ValidationError, "detail must be between 1 and 10"),
+        ({"image": b"GIF89a" + bytes(32)}, imagestream.ValidationError, "not a .* image"),
+    ],
+)
+def test_sketch_refuses_bad_options_before_any_call(
+    options: dict[str, object], error: type[imagestream.ImagestreamError], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        # Port 9 (discard) is never contacted: validate() fails first.
+        pipeline().generate(
+            "a blue square", base_url="http://127.0.0.1:9", api_key="test-key", **options
+        )
 
 
 # -- a middleware plugin -----------------------------------------------------

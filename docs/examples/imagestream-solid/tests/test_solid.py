@@ -22,6 +22,7 @@ def test_three_previews_then_the_final_image(plugins: PluginHarness) -> None:
     kinds = [chunk.kind for chunk in chunks]
     assert kinds == ["text_delta", "image_preview", "image_preview", "image_preview", "image_final"]
     final = chunks[-1]
+    assert isinstance(final, imagestream.ImageFinal)
     assert final.image.data == make_png(16, 8, (255, 0, 0))
     assert (final.mime_type, final.width, final.height) == ("image/png", 16, 8)
 
@@ -39,22 +40,37 @@ def test_the_provider_is_listed(plugins: PluginHarness) -> None:
     assert "solid" in [provider.name for provider in imagestream.list_providers()]
 
 
-def test_a_prompt_without_a_colour_is_refused(plugins: PluginHarness) -> None:
-    with pytest.raises(imagestream.ValidationError, match="names no colour"):
-        plugins.run("a wall", provider="solid")
+def test_the_previews_option(plugins: PluginHarness) -> None:
+    chunks = plugins.run("a red wall", provider="solid", size="4x4", previews=0)
+
+    assert [chunk.kind for chunk in chunks] == ["text_delta", "image_final"]
 
 
 @pytest.mark.parametrize(
-    ("params", "message"),
+    ("params", "error", "message"),
     [
-        ({"size": "4096x16"}, "out of range"),
-        ({"size": "big"}, "not WIDTHxHEIGHT"),
-        ({"output_format": "jpeg"}, "png only"),
-        ({"shade": "dark"}, "unknown option"),
+        # Cannot be read as the setting it is for: ConfigurationError.
+        ({"size": "big"}, imagestream.ConfigurationError, "not WIDTHxHEIGHT"),
+        ({"model": "solid-2"}, imagestream.ConfigurationError, "unknown model"),
+        ({"output_format": "jpeg"}, imagestream.ConfigurationError, "unknown output_format"),
+        ({"preview": 2}, imagestream.ConfigurationError, "did you mean 'previews'"),
+        ({"previews": "many"}, imagestream.ConfigurationError, "whole number"),
+        # Read, but refused: ValidationError.
+        ({"size": "4096x16"}, imagestream.ValidationError, "width must be between 1 and 2048"),
+        ({"previews": 9}, imagestream.ValidationError, "previews must be between 0 and 8"),
+        ({"n": 5}, imagestream.ValidationError, "n must be between 1 and 4"),
     ],
 )
 def test_bad_settings_fail_before_any_work(
-    plugins: PluginHarness, params: dict[str, str], message: str
+    plugins: PluginHarness,
+    params: dict[str, object],
+    error: type[imagestream.ImagestreamError],
+    message: str,
 ) -> None:
-    with pytest.raises(imagestream.ConfigurationError, match=message):
+    with pytest.raises(error, match=message):
         plugins.run("a red wall", provider="solid", **params)
+
+
+def test_a_prompt_without_a_colour_is_refused(plugins: PluginHarness) -> None:
+    with pytest.raises(imagestream.ValidationError, match="names no colour"):
+        plugins.run("a wall", provider="solid")

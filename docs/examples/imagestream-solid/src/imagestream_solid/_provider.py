@@ -12,7 +12,6 @@ import attrs
 
 from imagestream import (
     Chunk,
-    ConfigurationError,
     ImageData,
     ImageFinal,
     ImagePreview,
@@ -23,6 +22,7 @@ from imagestream import (
     TextDelta,
     ValidationError,
 )
+from imagestream.provider import Options, Prepared, read_choice, read_integer
 
 __all__ = ["SolidProvider", "encode_png"]
 
@@ -45,7 +45,8 @@ WORD = re.compile(r"[a-z]+")
 DEFAULT_SIZE = (256, 256)
 MAX_SIDE = 2048
 MAX_N = 4
-PREVIEWS = 3
+# The options it takes, with what they do: any other name is refused.
+OPTIONS = {"previews": "how many previews fade in before the final image (0..8)"}
 
 
 def find_colour(prompt: str) -> tuple[str, RGB] | None:
@@ -82,55 +83,71 @@ def blend(start: RGB, end: RGB, amount: float) -> RGB:
     return r, g, b
 
 
+@attrs.frozen
+class Settings:
+    """What ``validate`` read from a request, handed to ``stream`` (parse once)."""
+
+    colour: str
+    rgb: RGB
+    width: int
+    height: int
+    previews: int
+
+
 class SolidProvider(Provider):
-    """Paints the whole image in one colour, fading in over three previews."""
+    """Paints the whole image in one colour, fading in over a few previews."""
 
     name = "solid"
     description = "offline example: one colour, named in the prompt"
-    models = (
-        ModelInfo("solid-1", "three previews fade in, then the colour", streams_previews=True),
-    )
+    models = (ModelInfo("solid-1", "previews fade in, then the colour", streams_previews=True),)
     default_model = "solid-1"
 
-    def validate(self, request: ImageRequest) -> ImageRequest:
-        """Refuse what this provider cannot do, before any work; fill in defaults."""
-        if request.model not in (None, "solid-1"):
-            raise ConfigurationError(
-                f"solid: unknown model {request.model!r}", hint="the only model is solid-1"
-            )
-        if request.options:
-            unknown = ", ".join(sorted(request.options))
-            raise ConfigurationError(f"solid: unknown option(s) {unknown}", hint="it takes none")
-        if request.output_format not in (None, "png"):
-            raise ConfigurationError(
-                f"solid: cannot write {request.output_format!r}", hint="solid writes png only"
-            )
-        width, height = request.dimensions or DEFAULT_SIZE  # a size that is not WxH raises here
-        if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-            raise ConfigurationError(
-                f"solid: size {width}x{height} out of range",
-                hint=f"each side must be 1..{MAX_SIDE}",
-            )
-        if not 1 <= request.n <= MAX_N:
-            raise ConfigurationError(f"solid: n must be 1..{MAX_N}, not {request.n}")
-        if find_colour(request.prompt) is None:
+    def validate(self, request: ImageRequest) -> Prepared:
+        """Refuse what this provider cannot do, before any work; read the request once."""
+        # ConfigurationError for what cannot be read: an unknown model or
+        # format, a misspelt option, a size that is not WIDTHxHEIGHT.
+        model = read_choice(
+            request.model or self.default_model, "model", ["solid-1"], provider=self.name
+        )
+        output_format = read_choice(
+            request.output_format or "png", "output_format", ["png"], provider=self.name
+        )
+        options = Options(request.options, provider=self.name, known=OPTIONS)
+        width, height = request.dimensions or DEFAULT_SIZE
+        # ValidationError for what is read but refused: numbers out of range, a
+        # prompt that names no colour.
+        read_integer(width, "width", provider=self.name, low=1, high=MAX_SIDE)
+        read_integer(height, "height", provider=self.name, low=1, high=MAX_SIDE)
+        read_integer(request.n, "n", provider=self.name, low=1, high=MAX_N)
+        found = find_colour(request.prompt)
+        if found is None:
             raise ValidationError(
                 "solid: the prompt names no colour",
                 hint=f"name one of {', '.join(COLOURS)}, or give #rrggbb",
             )
-        model = request.model or self.default_model
-        return attrs.evolve(request, model=model, size=f"{width}x{height}")
+        settings = Settings(
+            colour=found[0],
+            rgb=found[1],
+            width=width,
+            height=height,
+            previews=options.integer("previews", 3, low=0, high=8),
+        )
+        # Requests are frozen: evolve() makes the copy that later steps (and
+        # the analytics) see, with the model and size really used.
+        request = attrs.evolve(
+            request, model=model, output_format=output_format, size=f"{width}x{height}"
+        )
+        return Prepared(request, settings)
 
     async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
-        """A caption, then for each image three previews and the final PNG."""
-        width, height = request.dimensions or DEFAULT_SIZE
-        found = find_colour(request.prompt)
-        assert found is not None  # validate() made sure
-        name, rgb = found
-        yield TextDelta(f"{width}x{height}, all {name}")
+        """A caption, then for each image its previews and the final PNG."""
+        # What validate() read; a caller that skipped validate() gets it read now.
+        settings = context.prepared_as(Settings) or self.validate(request).settings
+        width, height, rgb = settings.width, settings.height, settings.rgb
+        yield TextDelta(f"{width}x{height}, all {settings.colour}")
         for sample in range(request.n):
-            for index in range(PREVIEWS):
-                shade = blend(COLOURS["white"], rgb, (index + 1) / (PREVIEWS + 1))
+            for index in range(settings.previews):
+                shade = blend(COLOURS["white"], rgb, (index + 1) / (settings.previews + 1))
                 # Encoding a large image takes a while: do it off the event loop.
                 data = await asyncio.to_thread(encode_png, width, height, shade)
                 yield ImagePreview(
