@@ -84,7 +84,7 @@ class RunContext:
 
     @property
     def http(self) -> HttpClient:
-        """The HTTP client for this run (created on first use, closed with the run)."""
+        """The HTTP client for this run: the pipeline's own, else the event loop's pooled one."""
         return self._http()
 
     async def run_generate_hook(self) -> ProviderResponse:

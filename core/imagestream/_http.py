@@ -113,18 +113,19 @@ def _default_parser(provider: str) -> ErrorParser:
 class HttpClient:
     """An aiohttp session with imagestream's timeouts and retry rules.
 
-    Created lazily by the pipeline, one per run (or one per
-    :class:`~imagestream.Pipeline` used as an async context manager, to reuse
-    connections). Closing it closes every connection it opened.
+    Runs use one per event loop (:func:`imagestream.http_client`, closed when
+    the loop shuts down), or the one a :class:`~imagestream.Pipeline` opens
+    for itself when used as an async context manager. Its session is made on
+    first use; closing it closes every connection it opened.
 
     Args:
         connect_timeout: Seconds to connect.
         stall_timeout: Seconds without data before a read fails.
         retry: The retry policy.
         max_connections: Connections open at once, across all hosts; ``0``
-            for no limit. The default (``IMAGESTREAM_MAX_CONNECTIONS``, else
-            :data:`~imagestream._defaults.MAX_CONNECTIONS`, 1000) is far above
-            aiohttp's 100 so that hundreds of concurrent streams are not queued.
+            for no limit. The default, ``IMAGESTREAM_MAX_CONNECTIONS`` or else
+            1000, is far above aiohttp's 100 so that hundreds of concurrent
+            streams are never queued behind each other.
     """
 
     def __init__(

@@ -152,7 +152,7 @@ def read_choice(
 
 
 def read_size(value: object, name: str = "size", *, provider: str) -> tuple[int, int]:
-    """``"1024x768"`` or ``(1024, 768)`` as ``(width, height)``."""
+    """``"1024x768"`` or ``(1024, 768)`` as ``(width, height)``; ``"auto"`` is not a size here."""
     if isinstance(value, tuple) and len(value) == 2 and all(type(v) is int for v in value):
         candidate: str | tuple[int, int] = (value[0], value[1])
     elif isinstance(value, str):
@@ -227,9 +227,8 @@ class Options:
                 message = f"unknown option{plural} {', '.join(repr(u) for u in unknown)}"
                 if guesses:
                     message += f" (did you mean {', '.join(repr(g) for g in guesses)}?)"
-                raise _unreadable(
-                    provider, message, hint=f"known options: {', '.join(sorted(known))}"
-                )
+                hint = f"known options: {', '.join(sorted(known))}" if known else "it takes none"
+                raise _unreadable(provider, message, hint=hint)
 
     def __contains__(self, name: object) -> bool:
         return name in self._options

@@ -196,7 +196,7 @@ class Pipeline:
     # -- resources ---------------------------------------------------------
 
     async def __aenter__(self) -> Pipeline:
-        """Share one HTTP session (and its connection pool) across runs until exit."""
+        """Give this pipeline an HTTP client of its own until exit (by default runs share the loop's pooled one)."""
         if self._http is None:
             self._http = HttpClient()
             self._owns_http = True

@@ -6,7 +6,8 @@ closed when that loop shuts down: ``asyncio.run`` (and any runner that calls
 ``loop.shutdown_asyncgens()``) closes every async generator still open, and
 one such generator, parked for the client's lifetime, closes the client in
 its ``finally``. So no "Unclosed client session" warning is left behind.
-A loop that is closed without that step should call :func:`aclose_shared_http`.
+A loop that is closed without that step should await
+``imagestream.aclose_http_client()`` first.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[No
 
 
 def shared_http() -> HttpClient:
-    """The running loop's pooled :class:`~imagestream.HttpClient` (made on first use)."""
+    """The running loop's pooled :class:`~imagestream.HttpClient` (``imagestream.http_client()``).
+
+    Made on first use in a loop and closed when that loop shuts down
+    (``asyncio.run`` and ``asyncio.Runner`` do this); every
+    :func:`imagestream.stream` call and every :class:`~imagestream.Pipeline`
+    without a client of its own uses it.
+    """
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
@@ -58,7 +65,11 @@ async def _close_at_shutdown(client: HttpClient) -> AsyncGenerator[None, None]:
 
 
 async def aclose_shared_http() -> None:
-    """Close the running loop's pooled client now (a new one is made if needed again)."""
+    """Close the running loop's pooled client now (``imagestream.aclose_http_client()``).
+
+    A new one is made if it is needed again. Only needed for a loop that is
+    closed without ``shutdown_asyncgens()``.
+    """
     loop = asyncio.get_running_loop()
     client = _clients.pop(loop, None)
     keeper = _keepers.pop(loop, None)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from ._chunks import Chunk, ImageFinal, TextDelta, Usage
-from ._keys import find_key, require_key
+from ._keys import KeyConflictWarning, find_key, require_key
 
 if TYPE_CHECKING:
     from ._context import RunContext
@@ -204,9 +205,14 @@ class Provider:
     def concurrency_key(self, request: ImageRequest) -> str | None:
         """What :attr:`max_concurrency` counts per: a hash of the key and the base URL.
 
-        Return ``None`` to leave a request unlimited. Never return the key itself.
+        The key is the request's, else the one the environment gives
+        (:meth:`find_api_key`). Return ``None`` to leave a request unlimited;
+        never return the key itself.
         """
-        key = request.api_key.get() if request.api_key else ""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", KeyConflictWarning)  # validate warned already
+            secret = self.find_api_key(request)
+        key = secret.get() if secret else ""
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
         return f"{digest}@{(request.base_url or '').rstrip('/')}"
 

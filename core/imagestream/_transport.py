@@ -129,6 +129,9 @@ async def iter_events(
 ) -> AsyncGenerator[E, None]:
     """The events of a response body, decoded as they arrive; the response always closed.
 
+    Closed promptly when the generator is closed (``contextlib.aclosing``,
+    or the pipeline closing the provider's stream).
+
     Args:
         context: The run's context (its HTTP client reads the body).
         response: A 2xx response from :meth:`HttpClient.send`.
@@ -179,6 +182,10 @@ async def stream_events(
     **send: Any,
 ) -> AsyncGenerator[E, None]:
     """Send a request and yield the events of its body: :meth:`HttpClient.send` + :func:`iter_events`.
+
+    Iterate it inside ``contextlib.aclosing(...)`` (or let the pipeline close
+    the provider's stream): then a consumer that stops early closes the
+    connection at once, not when the generator is garbage collected.
 
     Keyword arguments other than these go to :meth:`HttpClient.send`
     (``headers``, ``json_body``, ``data``, ``parse_error``, ``retry``,

@@ -116,7 +116,8 @@ def _rebuild(cls: type[ImagestreamError], state: dict[str, Any]) -> ImagestreamE
 
 
 class ConfigurationError(ImagestreamError):
-    """A setting or option is wrong: an unknown option, a size that is not WxH, ..."""
+    """A setting cannot be read: an unknown option name, the wrong type, a word
+    that is not one of the choices, a size that is not WxH, a missing file."""
 
 
 class MissingAPIKeyError(ConfigurationError):
@@ -137,7 +138,8 @@ class MissingAPIKeyError(ConfigurationError):
 
 
 class ValidationError(ImagestreamError):
-    """The request was refused locally, before any network call."""
+    """The request was read but refused locally, before any network call: a
+    value out of range, a combination the provider or model does not accept."""
 
 
 class ImageValidationError(ValidationError):

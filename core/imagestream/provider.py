@@ -10,12 +10,12 @@ behaves the same way where users can see it::
 What is here, by job:
 
 ========================  ==================================================
-the provider              :class:`Provider`, :class:`ModelInfo`,
-                          :class:`Pricing`, :class:`ProviderResponse`
+the provider              :class:`~imagestream.Provider`, :class:`~imagestream.ModelInfo`,
+                          :class:`~imagestream.Pricing`, :class:`~imagestream.ProviderResponse`
                           (``.chunks()`` turns a whole response into
-                          chunks), :class:`Prepared`, :class:`RunContext`
+                          chunks), :class:`Prepared`, :class:`~imagestream.RunContext`
 keys                      ``Provider.key_env`` / ``key_aliases`` read by
-                          :meth:`Provider.api_key`; :func:`find_key`,
+                          :meth:`Provider.api_key <imagestream.Provider.api_key>`; :func:`find_key`,
                           :func:`require_key`, :class:`KeyConflictWarning`,
                           :class:`~imagestream.Secret`
 redaction                 :func:`redact` and its one :data:`MASK`
@@ -27,11 +27,11 @@ input images              :func:`load_input_image`,
 HTTP                      :class:`~imagestream.HttpClient` (``context.http``),
                           :func:`stream_events`, :func:`iter_events`,
                           :func:`read_json`, :func:`check_content_type`,
-                          :func:`media_type`, :func:`error_for_status`,
+                          :func:`media_type`, :func:`~imagestream.error_for_status`,
                           :class:`~imagestream.RetryPolicy`,
                           :func:`parse_retry_after`
 concurrency               ``Provider.max_concurrency`` and
-                          :meth:`Provider.concurrency_key`
+                          :meth:`Provider.concurrency_key <imagestream.Provider.concurrency_key>`
 ========================  ==================================================
 
 **Which error a bad value raises.** :class:`~imagestream.ConfigurationError`
