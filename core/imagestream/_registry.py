@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._hookcall import ordered_calls
 from .errors import PluginError, UnknownDecoderError, UnknownProviderError
@@ -28,6 +28,8 @@ DEFAULT_PROVIDER = "procedural"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _COMMAND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+T = TypeVar("T")
 
 CORE_COMMANDS = frozenset({"generate", "providers", "plugins"})
 """Subcommands the core defines; no plugin may register these names."""
@@ -89,12 +91,7 @@ class Registry:
                     f"plugin {plugin!r} registered a provider with an invalid name {name!r}",
                     hint="use lower case letters, digits, '-', '_' and '.'",
                 )
-            if name in table and table[name][1] != plugin:
-                raise PluginError(
-                    f"provider {name!r} is registered by both {table[name][1]!r} and {plugin!r}",
-                    hint="uninstall one, or disable it with IMAGESTREAM_DISABLE_PLUGINS",
-                )
-            table[name] = (provider, plugin)
+            _claim(table, "provider", name, provider, plugin)
 
         return register
 
@@ -139,16 +136,11 @@ class Registry:
                 raise PluginError(
                     f"plugin {plugin!r} registered a decoder with an invalid name {name!r}"
                 )
-            if name in table and table[name][1] != plugin:
-                raise PluginError(
-                    f"decoder {name!r} is registered by both {table[name][1]!r} and {plugin!r}",
-                    hint="uninstall one, or disable it with IMAGESTREAM_DISABLE_PLUGINS",
-                )
             if not callable(factory):
                 raise PluginError(
                     f"plugin {plugin!r} registered decoder {name!r} with a non-callable"
                 )
-            table[name] = (factory, plugin)
+            _claim(table, "decoder", name, factory, plugin)
 
         return register
 
@@ -187,12 +179,7 @@ class Registry:
                     f"plugin {plugin!r} registered command {name!r}, which is a core command",
                     hint="choose another name",
                 )
-            if name in table and table[name][1] != plugin:
-                raise PluginError(
-                    f"command {name!r} is registered by both {table[name][1]!r} and {plugin!r}",
-                    hint="uninstall one, or disable it with IMAGESTREAM_DISABLE_PLUGINS",
-                )
-            table[name] = (command, plugin)
+            _claim(table, "command", name, command, plugin)
 
         return register
 
@@ -209,3 +196,13 @@ class Registry:
                 call(register=make_register(plugin_name))
             except Exception as exc:
                 self._manager.report_failure(plugin_name, exc)
+
+
+def _claim(table: dict[str, tuple[T, str]], kind: str, name: str, value: T, plugin: str) -> None:
+    """Record ``value`` under ``name`` for ``plugin``; a name another plugin holds is a clash."""
+    if name in table and table[name][1] != plugin:
+        raise PluginError(
+            f"{kind} {name!r} is registered by both {table[name][1]!r} and {plugin!r}",
+            hint="uninstall one, or disable it with IMAGESTREAM_DISABLE_PLUGINS",
+        )
+    table[name] = (value, plugin)
