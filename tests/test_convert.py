@@ -146,7 +146,7 @@ def test_declared_mime_type_survives_round_trip() -> None:
 
 
 def test_text_delta_dict_shape() -> None:
-    expected = {"type": "text_delta", "text": "hi", "synthetic": False}
+    expected = {"type": "text_delta", "text": "hi", "synthetic": False, "thought": False}
     assert chunk_to_dict(TextDelta("hi")) == expected
 
 

@@ -55,7 +55,7 @@ def test_any_text_survives_any_split(text: str, piece: int) -> None:
 
 def test_the_wire_format() -> None:
     assert chunk_to_sse(TextDelta("hi")) == (
-        b'event: text_delta\ndata: {"text":"hi","synthetic":false,"type":"text_delta"}\n\n'
+        b'event: text_delta\ndata: {"text":"hi","synthetic":false,"thought":false,"type":"text_delta"}\n\n'
     )
 
 

@@ -39,12 +39,15 @@ class TextDelta:
     Attributes:
         text: The new text; concatenate deltas to get the whole.
         synthetic: True when the core made this chunk (fake streaming).
+        thought: True for the model's reasoning (a thought summary) rather
+            than its answer; kept apart from the answer's text.
     """
 
     kind: ClassVar[str] = "text_delta"
 
     text: str
     synthetic: bool = False
+    thought: bool = False
 
 
 @attrs.frozen
@@ -128,6 +131,8 @@ class Usage:
         input_image_tokens: Input tokens that were images (edits, references).
         output_text_tokens: Output tokens that were text.
         output_image_tokens: Output tokens that were images.
+        thought_tokens: Tokens the model spent reasoning (billed as output
+            text by the providers that report them), when reported.
         cost_usd: Cost in US dollars, when the provider reports it directly.
         synthetic: True when the core made this chunk.
         raw: The provider's usage object as sent.
@@ -142,6 +147,7 @@ class Usage:
     input_image_tokens: int | None = None
     output_text_tokens: int | None = None
     output_image_tokens: int | None = None
+    thought_tokens: int | None = None
     cost_usd: float | None = None
     synthetic: bool = False
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)

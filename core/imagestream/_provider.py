@@ -49,8 +49,10 @@ class Pricing:
             (usage.input_image_tokens, self.input_image),
             (usage.output_text_tokens, self.output_text),
             (usage.output_image_tokens, self.output_image),
+            # Reasoning is billed at the output text rate where it is reported.
+            (usage.thought_tokens, self.output_text),
         )
-        itemised = any(tokens is not None for tokens, _ in parts)
+        itemised = any(tokens is not None for tokens, _ in parts[:4])
         if not itemised:
             # Only totals reported: count input as text and output as image,
             # which is what an image model's output is.

@@ -87,7 +87,9 @@ class GenerationResult:
         model: Model id, when known.
         images: Final images, in arrival order.
         previews: Preview chunks, in arrival order.
-        text_parts: Text deltas as they came (:attr:`text` joins them).
+        text_parts: Text deltas of the answer as they came (:attr:`text` joins them).
+        thought_parts: Text deltas of the model's reasoning (``thought=True``),
+            kept apart from the answer (:attr:`thoughts` joins them).
         usage: The last usage reported, if any.
         analytics: Filled by the ``analytics`` middleware.
         saved: Images written by the saver.
@@ -99,6 +101,7 @@ class GenerationResult:
     images: list[ImageFinal] = attrs.Factory(list)
     previews: list[ImagePreview] = attrs.Factory(list)
     text_parts: list[str] = attrs.Factory(list)
+    thought_parts: list[str] = attrs.Factory(list)
     usage: Usage | None = None
     analytics: Analytics | None = None
     saved: list[SavedImage] = attrs.Factory(list)
@@ -107,7 +110,7 @@ class GenerationResult:
     def add(self, chunk: Chunk) -> None:
         """Record one chunk."""
         if isinstance(chunk, TextDelta):
-            self.text_parts.append(chunk.text)
+            (self.thought_parts if chunk.thought else self.text_parts).append(chunk.text)
         elif isinstance(chunk, ImagePreview):
             self.previews.append(chunk)
         elif isinstance(chunk, ImageFinal):
@@ -119,6 +122,11 @@ class GenerationResult:
     def text(self) -> str:
         """All text, joined."""
         return "".join(self.text_parts)
+
+    @property
+    def thoughts(self) -> str:
+        """The model's reasoning text, joined (empty when it showed none)."""
+        return "".join(self.thought_parts)
 
     @property
     def image(self) -> ImageFinal | None:

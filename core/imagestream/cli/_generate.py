@@ -122,6 +122,9 @@ def generate(
         elapsed = time.perf_counter() - started
         if as_json:
             click.echo(json.dumps(_summary(result), indent=None))
+        elif result.text.strip() and not quiet:
+            # What the model said (a caption, an answer next to its images).
+            click.echo(result.text.strip())
         if not quiet:
             for saved in result.saved:
                 dims = f"{saved.width}x{saved.height} " if saved.width else ""
@@ -156,6 +159,7 @@ def _summary(result: Any) -> dict[str, Any]:
         ],
         "previews": len(result.previews),
         "text": result.text,
+        "thoughts": result.thoughts,
         "usage": converter("json").unstructure(result.usage) if result.usage else None,
         "analytics": result.analytics.as_dict() if result.analytics else None,
     }
