@@ -17,6 +17,7 @@ them all. The tree, drawn once::
     │   ├── AuthenticationError     401 / 403, bad or revoked key
     │   ├── InvalidRequestError     400 / 404 / 422, the provider refused the input
     │   ├── ContentPolicyError      moderation / safety refusal
+    │   ├── NoImageError            the model answered, but drew no image
     │   ├── QuotaExceededError      out of credit (402, insufficient_quota)
     │   ├── RateLimitError          429 or "too many concurrent generations"
     │   ├── ConflictError           409
@@ -62,6 +63,7 @@ __all__ = [
     "ImagestreamError",
     "InvalidRequestError",
     "MissingAPIKeyError",
+    "NoImageError",
     "PluginError",
     "PluginLoadError",
     "ProviderError",
@@ -215,6 +217,25 @@ class InvalidRequestError(ProviderError):
 
 class ContentPolicyError(ProviderError):
     """The provider's safety system refused the prompt or the image."""
+
+
+class NoImageError(ProviderError):
+    """The model finished without an image although one was asked for.
+
+    Never a "successful" run with zero images: what the model said instead is
+    kept, because it usually says why ("I can't draw real people...").
+
+    Attributes:
+        text: The text the model answered with (may be empty).
+        finish_reason: The provider's reason for stopping, when it gave one.
+    """
+
+    def __init__(
+        self, message: str, *, text: str = "", finish_reason: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.text = text
+        self.finish_reason = finish_reason
 
 
 class QuotaExceededError(ProviderError):
