@@ -18,6 +18,7 @@ PLUGINS = [
     "plugins/imagestream-procedural",
     "plugins/imagestream-openai",
     "plugins/imagestream-novelai",
+    "plugins/imagestream-google",
 ]
 TEST_DEPS = [
     "pytest>=8",
@@ -27,6 +28,8 @@ TEST_DEPS = [
     "pillow>=10",
     "pyyaml>=6",
     "openai>=1.60",
+    "google-genai>=3.0",
+    "google-auth>=2.20",
 ]
 PEERS = ["openai>=1.60", "httpx>=0.27", "httpx-sse>=0.4", "orjson", "pybase64"]
 

@@ -1,0 +1,34 @@
+"""Google provider for imagestream: Gemini API and Vertex AI image generation, streamed.
+
+Installed, it adds two providers::
+
+    import imagestream
+
+    async for chunk in imagestream.stream("a watercolor fox", provider="gemini"):
+        match chunk:
+            case imagestream.TextDelta(text=text, thought=False):
+                print(text, end="")
+            case imagestream.ImageFinal():
+                chunk.image.save("fox.png")
+
+``gemini`` speaks the Gemini API (AI Studio, ``GEMINI_API_KEY``); ``vertex``
+speaks Vertex AI (a Cloud project with Application Default Credentials, or
+an API key in express mode). Both read ``streamGenerateContent`` server-sent
+events with the ``sse`` decoder plugin.
+"""
+
+from __future__ import annotations
+
+from ._models import MODELS
+from ._provider import GeminiProvider, VertexProvider
+from ._settings import GEMINI_OPTIONS, VERTEX_OPTIONS
+from ._version import __version__
+
+__all__ = [
+    "GEMINI_OPTIONS",
+    "MODELS",
+    "VERTEX_OPTIONS",
+    "GeminiProvider",
+    "VertexProvider",
+    "__version__",
+]
