@@ -38,12 +38,12 @@ def vertex_host(location: str) -> str:
     return f"https://{location}-aiplatform.googleapis.com"
 
 
-def check_base_url(url: str) -> str:
+def check_base_url(url: str, provider: str) -> str:
     """``url`` without a trailing slash, refused unless it is ``http(s)://host``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
-            f"google: base_url must be an http:// or https:// URL, not {url!r}",
+            f"{provider}: base_url must be an http:// or https:// URL, not {url!r}",
             hint="e.g. --base-url https://generativelanguage.googleapis.com",
         )
     return url.rstrip("/")

@@ -10,7 +10,7 @@ type, compression, person generation): they are refused here with a hint.
 
 from __future__ import annotations
 
-import math
+from fractions import Fraction
 import os
 import re
 from collections.abc import Mapping
@@ -66,7 +66,6 @@ VERTEX_OPTIONS: dict[str, str] = {
 }
 """Every option the ``vertex`` provider accepts."""
 
-_VERTEX_ONLY = ("output_compression", "person_generation", "enhance_prompt", "add_watermark")
 _OUTPUT_TYPES = {
     "png": "image/png",
     "jpeg": "image/jpeg",
@@ -163,11 +162,14 @@ def _ratio(size: str, options: Options) -> tuple[str | None, str | None]:
     width, height = int(match[1]), int(match[2])
     if not width or not height:
         raise options.refuse(f"size {size!r} must be positive")
-    divisor = math.gcd(width, height)
-    ratio = f"{width // divisor}:{height // divisor}"
-    if ratio not in ASPECT_RATIOS:
+    # Exact ratios only (21:9 is 7:3): Google makes these shapes and no others.
+    by_value = {Fraction(*map(int, name.split(":"))): name for name in ASPECT_RATIOS}
+    ratio = by_value.get(Fraction(width, height))
+    if ratio is None:
+        reduced = Fraction(width, height)
         raise options.refuse(
-            f"size {size!r} is the ratio {ratio}, which Google does not make",
+            f"size {size!r} is the ratio {reduced.numerator}:{reduced.denominator}, "
+            "which Google does not make",
             hint=f"use one of {', '.join(ASPECT_RATIOS)} (e.g. --size 1024x1024 or --size 16:9)",
         )
     return ratio, None
@@ -291,12 +293,12 @@ def _image_config(
 
 
 def _refuse_vertex_only(request: ImageRequest, options: Options) -> None:
-    given = [name for name in _VERTEX_ONLY if name in options]
+    given = [name for name in VERTEX_OPTIONS if name not in GEMINI_OPTIONS and name in options]
     if request.output_format is not None:
         given.insert(0, "--format")
     if given:
         raise options.refuse(
-            f"the Gemini API does not take {', '.join(given)}: Vertex AI image options",
+            f"the Gemini API does not take {', '.join(given)}: Vertex AI options",
             hint="drop them (Gemini answers PNG), or use -p vertex",
         )
 
@@ -430,8 +432,8 @@ def parse(
         ConfigurationError: An unknown option, a value of the wrong type, no credentials.
         ValidationError: A value Google or the model refuses.
     """
-    known = GEMINI_OPTIONS if api == "gemini" else VERTEX_OPTIONS
-    options = Options(request.options, provider=api, known=known)
+    # Vertex's names are read for Gemini too, so that they get a precise refusal.
+    options = Options(request.options, provider=api, known=VERTEX_OPTIONS)
     spec = spec_for(request.model or DEFAULT_MODEL)
     _refuse_fields(request, spec, options)
     version = options.choice(
@@ -454,7 +456,7 @@ def parse(
                 hint="use -p vertex (Imagen is deprecated; gemini-2.5-flash-image replaces it)",
             )
         assert key is not None
-        base = check_base_url(request.base_url or GEMINI_BASE_URL)
+        base = check_base_url(request.base_url or GEMINI_BASE_URL, "gemini")
         return Settings(
             api="gemini",
             base_url=base,
@@ -467,10 +469,10 @@ def parse(
     location = _location(options, spec)
     if mode == "express":
         model_path = f"publishers/google/models/{spec.id}"
-        base = check_base_url(request.base_url or vertex_host("global"))
+        base = check_base_url(request.base_url or vertex_host("global"), "vertex")
     else:
         model_path = f"projects/{project}/locations/{location}/publishers/google/models/{spec.id}"
-        base = check_base_url(request.base_url or vertex_host(location))
+        base = check_base_url(request.base_url or vertex_host(location), "vertex")
     parts = (
         {"imagen_parameters": _imagen_parameters(request, spec, options), "stream": False}
         if spec.imagen
