@@ -122,7 +122,11 @@ def test_sizes_map_to_exact_ratios_or_are_refused(size: str, ratio: str) -> None
         ({"n": 0}, ValidationError, "at least 1"),
         ({"seed": -1}, ValidationError, "seed"),
         ({"model": "imagen-4.0-generate-001"}, ValidationError, "Vertex AI only"),
-        ({"options": {"safety_settings": {"harassment": "sometimes"}}}, ConfigurationError, "threshold"),
+        (
+            {"options": {"safety_settings": {"harassment": "sometimes"}}},
+            ConfigurationError,
+            "threshold",
+        ),
         ({"options": {"image": "missing.png"}}, ConfigurationError, "no such file"),
         ({"options": {"image": b"GIF89a" + bytes(20)}}, ValidationError, "image/gif"),
         ({"base_url": "ftp://x"}, ConfigurationError, "base_url"),

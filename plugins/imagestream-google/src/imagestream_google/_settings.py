@@ -10,10 +10,10 @@ type, compression, person generation): they are refused here with a hint.
 
 from __future__ import annotations
 
-from fractions import Fraction
 import os
 import re
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any, Literal
 
 import attrs
