@@ -42,7 +42,7 @@ from imagestream.provider import Chunk
 
 from ._errors import error_from_object
 
-__all__ = ["POLICY_REASONS", "ResponseReader", "usage_of"]
+__all__ = ["POLICY_REASONS", "ResponseReader", "summed", "usage_of"]
 
 POLICY_REASONS = frozenset(
     {
@@ -103,6 +103,25 @@ def usage_of(metadata: Mapping[str, Any]) -> Usage:
     )
 
 
+def summed(hops: list[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The ``usageMetadata`` of several requests of one reply, added up (one hop: as it is)."""
+    if len(hops) == 1:
+        return hops[0]
+    total: dict[str, Any] = {}
+    for metadata in hops:
+        for name, value in metadata.items():
+            if (count := _count(value)) is not None:
+                total[name] = total.get(name, 0) + count
+            elif isinstance(value, list) and name.endswith("Details"):
+                merged = _by_modality(total.get(name, [])) if name in total else {}
+                for modality, tokens in _by_modality(value).items():
+                    merged[modality] = merged.get(modality, 0) + tokens
+                total[name] = [{"modality": m, "tokenCount": t} for m, t in merged.items()]
+            else:
+                total.setdefault(name, value)
+    return total
+
+
 class ResponseReader:
     """Turns a run's response objects into chunks; :meth:`finish` judges how it ended.
 
@@ -131,6 +150,8 @@ class ResponseReader:
         self.finish_reason: str | None = None
         self.finish_message: str | None = None
         self.usage: Mapping[str, Any] | None = None
+        self.earlier_usage: list[Mapping[str, Any]] = []
+        self.continuation_token: str | None = None
         self.facts: dict[str, Any] = {}
 
     def read(self, response: object) -> list[Chunk]:
@@ -168,11 +189,30 @@ class ResponseReader:
                 chunk = self._part(part) if isinstance(part, Mapping) else None
                 if chunk is not None:
                     chunks.append(chunk)
+            if isinstance(candidate.get("continuationToken"), str):
+                self.continuation_token = candidate["continuationToken"]
             if candidate.get("finishReason"):
                 self.finish_reason = str(candidate["finishReason"])
                 message = candidate.get("finishMessage")
                 self.finish_message = str(message) if message else None
         return chunks
+
+    def continuation(self) -> str | None:
+        """The token to resume with when this hop ended in ``CONTINUATION``; starts the next hop.
+
+        Google may split one long reply into several requests: the reply's
+        first part ends with ``finishReason: CONTINUATION`` and a
+        ``continuationToken``, and the same request sent again with that
+        token goes on where it stopped. Usage is then summed over the hops.
+        """
+        token = self.continuation_token if self.finish_reason == "CONTINUATION" else None
+        if token is not None:
+            if self.usage is not None:
+                self.earlier_usage.append(self.usage)
+            self.usage = None
+            self.finish_reason = None
+            self.continuation_token = None
+        return token
 
     def _part(self, part: Mapping[str, Any]) -> Chunk | None:
         thought = part.get("thought") is True
@@ -243,6 +283,7 @@ class ResponseReader:
                 finish_reason=reason,
                 hint="ask for an image explicitly in the prompt, or try again",
             )
-        if self.usage is None:
+        hops = [*self.earlier_usage, *([self.usage] if self.usage is not None else [])]
+        if not hops:
             return []
-        return [attrs.evolve(usage_of(self.usage), synthetic=self.synthetic)]
+        return [attrs.evolve(usage_of(summed(hops)), synthetic=self.synthetic)]

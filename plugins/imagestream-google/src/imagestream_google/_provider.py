@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GeminiProvider", "VertexProvider"]
 
+_MAX_HOPS = 16
+"""Requests one reply may span through ``CONTINUATION`` before the rest is given up."""
+
 
 class _GoogleProvider(Provider):
     """What both providers share: the request, the stream, the reading of responses."""
@@ -83,32 +86,40 @@ class _GoogleProvider(Provider):
         from ._settings import body, describe
 
         endpoint = await self.endpoint(settings)
-        # Asked for before sending: a missing decoder plugin costs no request.
-        decoder = context.get_decoder("sse") if settings.stream else None
         method = "streamGenerateContent" if settings.stream else "generateContent"
         payload = body(settings)
         context.logger.debug("%s: POST %s (%s)", self.name, method, describe(payload))
-        response = await context.http.send(
-            "POST",
-            endpoint.url(method),
-            provider=self.name,
-            headers=endpoint.headers(
-                accept="text/event-stream" if settings.stream else "application/json"
-            ),
-            data=json.dumps(payload).encode("utf-8"),
-            parse_error=error_parser(self.name, endpoint.secrets),
-            stall_timeout=settings.timeout,
-        )
         reader = ResponseReader(
             self.name,
             wants_image=settings.wants_image,
             secrets=endpoint.secrets,
             synthetic=not settings.stream,
         )
-        async with aclosing(_objects(context, response, decoder, settings, self.name)) as objects:
-            async for obj in objects:
-                for chunk in reader.read(obj):
-                    yield chunk
+        for _ in range(_MAX_HOPS):
+            # Asked for before sending: a missing decoder plugin costs no request.
+            decoder = context.get_decoder("sse") if settings.stream else None
+            response = await context.http.send(
+                "POST",
+                endpoint.url(method),
+                provider=self.name,
+                headers=endpoint.headers(
+                    accept="text/event-stream" if settings.stream else "application/json"
+                ),
+                data=json.dumps(payload).encode("utf-8"),
+                parse_error=error_parser(self.name, endpoint.secrets),
+                stall_timeout=settings.timeout,
+            )
+            objects = _objects(context, response, decoder, settings, self.name)
+            async with aclosing(objects):
+                async for obj in objects:
+                    for chunk in reader.read(obj):
+                        yield chunk
+            token = reader.continuation()
+            if token is None:
+                break
+            # The reply goes on in another request: the same one, with the token.
+            context.logger.debug("%s: the reply continues in a new request", self.name)
+            payload = {**body(settings), "continuationToken": token}
         for chunk in reader.finish():
             yield chunk
 

@@ -235,9 +235,8 @@ def _refuse_fields(request: ImageRequest, spec: ModelSpec, options: Options) -> 
 def _gemini_config(
     request: ImageRequest, spec: ModelSpec, options: Options, api: Api
 ) -> dict[str, Any]:
-    """``generationConfig`` of a ``generateContent`` body."""
-    image_only = options.flag("image_only", False)
-    config: dict[str, Any] = {"responseModalities": ["IMAGE"] if image_only else ["TEXT", "IMAGE"]}
+    """``generationConfig`` of a ``generateContent`` body, keys in the official SDK's order."""
+    config: dict[str, Any] = {}
     temperature = options.number("temperature", low=0.0, high=2.0)
     if temperature is not None:
         config["temperature"] = temperature
@@ -245,11 +244,13 @@ def _gemini_config(
         config["seed"] = read_integer(
             request.seed, "seed", provider=options.provider, low=0, high=_MAX_SEED
         )
+    image_only = options.flag("image_only", False)
+    config["responseModalities"] = ["IMAGE"] if image_only else ["TEXT", "IMAGE"]
+    if options.flag("include_thoughts", False):
+        config["thinkingConfig"] = {"includeThoughts": True}
     image_config = _image_config(request, spec, options, api)
     if image_config:
         config["imageConfig"] = image_config
-    if options.flag("include_thoughts", False):
-        config["thinkingConfig"] = {"includeThoughts": True}
     return config
 
 
@@ -537,15 +538,16 @@ def body(settings: Settings) -> dict[str, Any]:
         {"inlineData": {"mimeType": image.mime_type, "data": image.b64}}
         for image in settings.images
     ]
+    # Keys in the order the official SDK writes them.
     out: dict[str, Any] = {"contents": [{"parts": parts, "role": "user"}]}
     if settings.system_instruction:
         out["systemInstruction"] = {
             "parts": [{"text": settings.system_instruction}],
             "role": "user",
         }
-    out["generationConfig"] = dict(settings.generation_config)
     if settings.safety_settings:
         out["safetySettings"] = [dict(item) for item in settings.safety_settings]
+    out["generationConfig"] = dict(settings.generation_config)
     return out
 
 
