@@ -174,7 +174,10 @@ async def _objects(
     from imagestream.provider import iter_events, media_type, read_json
 
     if decoder is not None and media_type(response) == "text/event-stream":
-        async with aclosing(iter_events(context, response, decoder, provider=provider)) as events:
+        from ._framing import ErrorLines
+
+        lines = ErrorLines(decoder)
+        async with aclosing(iter_events(context, response, lines, provider=provider)) as events:
             async for event in events:
                 data = event.data
                 if not data.strip():
