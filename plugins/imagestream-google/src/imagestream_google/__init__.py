@@ -19,10 +19,14 @@ events with the ``sse`` decoder plugin.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._models import MODELS
 from ._provider import GeminiProvider, VertexProvider
-from ._settings import GEMINI_OPTIONS, VERTEX_OPTIONS
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._settings import GEMINI_OPTIONS, VERTEX_OPTIONS
 
 __all__ = [
     "GEMINI_OPTIONS",
@@ -32,3 +36,12 @@ __all__ = [
     "VertexProvider",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The option tables live with the request checks, which start-up never needs.
+    if name in ("GEMINI_OPTIONS", "VERTEX_OPTIONS"):
+        from . import _settings
+
+        return getattr(_settings, name)
+    raise AttributeError(f"module 'imagestream_google' has no attribute {name!r}")
