@@ -119,3 +119,15 @@ def test_opaque_bytes_skip_the_image_check(tmp_path: Path) -> None:
         load_input_bytes(b"", "vibe", provider="p")
     with pytest.raises(ValidationError, match="the limit is 4"):
         load_input_bytes(blob, "vibe", provider="p", max_bytes=4)
+
+
+def test_the_test_kit_draws_real_images() -> None:
+    from imagestream.testing import make_image
+
+    for kind, mime in (("png", "image/png"), ("image/jpeg", "image/jpeg"), ("webp", "image/webp")):
+        data = make_image(kind, variant=1, width=20, height=10)
+        image = load_input_image(data, provider="p")
+        assert (image.mime_type, image.size) == (mime, (20, 10))
+    assert make_image("png", 1) == make_image("png", 1) != make_image("png", 2)
+    with pytest.raises(ValueError, match="png, jpeg or webp"):
+        make_image("gif")

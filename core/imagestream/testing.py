@@ -13,7 +13,8 @@ installed these fixtures are simply there:
             chunks = imagestream_plugins.run("a red circle", provider="mine")
             assert isinstance(chunks[-1], imagestream.Usage)
 
-Helpers usable anywhere: :func:`make_png` (a real PNG without Pillow) and
+Helpers usable anywhere: :func:`make_png` (a real PNG without Pillow),
+:func:`make_image` (a real PNG, JPEG or WebP with Pillow) and
 :class:`ScriptedProvider` (a provider that plays back given chunks).
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "ScriptedProvider",
     "chunks_of",
     "imagestream_plugins",
+    "make_image",
     "make_png",
     "provider_plugin",
 ]
@@ -58,6 +60,46 @@ def make_png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (255, 
         + chunk(b"IDAT", zlib.compress(row * height))
         + chunk(b"IEND", b"")
     )
+
+
+_PILLOW_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
+_made: dict[tuple[str, int, int, int], bytes] = {}
+
+
+def make_image(kind: str = "png", variant: int = 0, width: int = 64, height: int = 48) -> bytes:
+    """A real image file drawn with Pillow: ``png``, ``jpeg`` or ``webp`` (or their MIME types).
+
+    Different ``variant`` numbers give different pictures (so tests can tell
+    images apart by their bytes); the same arguments give the same bytes,
+    made once and cached. Test servers that emulate a provider use it for
+    the images they send.
+
+    Raises:
+        ValueError: An image type Pillow is not asked to write here.
+        ImportError: Pillow is not installed (``pip install pillow``).
+    """
+    fmt = kind.removeprefix("image/").lower()
+    if fmt not in _PILLOW_FORMATS:
+        raise ValueError(f"make_image makes png, jpeg or webp, not {kind!r}")
+    key = (fmt, variant, width, height)
+    if key not in _made:
+        import io
+
+        from PIL import Image, ImageDraw
+
+        mode = "RGB" if _PILLOW_FORMATS[fmt] == "JPEG" else "RGBA"
+        image = Image.new(mode, (width, height), (20 * variant % 256, 90, 200 - 30 * variant % 200))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle(
+            (4 + variant, 4, width // 2 + variant, height - 6), fill=(250, 200, 40 * variant % 256)
+        )
+        draw.ellipse(
+            (width // 2, 6, width - 4, height // 2 + 4), fill=(10, 240 - 40 * variant % 240, 90)
+        )
+        out = io.BytesIO()
+        image.save(out, _PILLOW_FORMATS[fmt])
+        _made[key] = out.getvalue()
+    return _made[key]
 
 
 class ScriptedProvider(Provider):

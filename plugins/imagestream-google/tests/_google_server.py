@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
-import io
 import json
 import random
 import re
@@ -44,6 +43,8 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+
+from imagestream import testing
 
 KEY = "test-google-api-key"
 TOKEN = "ya29.test-access-token"
@@ -84,8 +85,7 @@ _MESSAGES = {
     504: "The request timed out. Please try again.",
 }
 
-_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
-_IMAGES: dict[tuple[str, int, int, int], bytes] = {}
+_FORMATS = ("image/png", "image/jpeg", "image/webp")
 
 _GEMINI_PATH = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):(?P<action>\w+)$")
 _VERTEX_PATH = re.compile(
@@ -106,23 +106,7 @@ def make_image(
     mime: str = "image/png", variant: int = 0, width: int = 64, height: int = 48
 ) -> bytes:
     """A real image file (PNG, JPEG or WebP, by MIME type), distinct per ``variant``; cached."""
-    key = (mime, variant, width, height)
-    if key not in _IMAGES:
-        from PIL import Image, ImageDraw
-
-        mode = "RGB" if mime == "image/jpeg" else "RGBA"
-        image = Image.new(mode, (width, height), (20 * variant % 256, 90, 200 - 30 * variant % 200))
-        draw = ImageDraw.Draw(image)
-        draw.rectangle(
-            (4 + variant, 4, width // 2 + variant, height - 6), fill=(250, 200, 40 * variant % 256)
-        )
-        draw.ellipse(
-            (width // 2, 6, width - 4, height // 2 + 4), fill=(10, 240 - 40 * variant % 240, 90)
-        )
-        out = io.BytesIO()
-        image.save(out, _FORMATS[mime])
-        _IMAGES[key] = out.getvalue()
-    return _IMAGES[key]
+    return testing.make_image(mime, variant, width, height)
 
 
 def b64(data: bytes | str) -> str:

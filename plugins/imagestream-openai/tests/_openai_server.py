@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import random
 import time
@@ -29,30 +28,14 @@ from typing import Any
 import attrs
 from aiohttp import BodyPartReader, web
 
-_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+from imagestream import testing
+
 _MIMES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-_IMAGES: dict[tuple[str, int, int, int], bytes] = {}
 
 
 def make_image(fmt: str = "png", variant: int = 0, width: int = 64, height: int = 48) -> bytes:
     """A real image file (``png``, ``jpeg`` or ``webp``), distinct per ``variant``; cached."""
-    key = (fmt, variant, width, height)
-    if key not in _IMAGES:
-        from PIL import Image, ImageDraw
-
-        mode = "RGB" if fmt == "jpeg" else "RGBA"
-        image = Image.new(mode, (width, height), (20 * variant % 256, 90, 200 - 30 * variant % 200))
-        draw = ImageDraw.Draw(image)
-        draw.rectangle(
-            (4 + variant, 4, width // 2 + variant, height - 6), fill=(250, 200, 40 * variant % 256)
-        )
-        draw.ellipse(
-            (width // 2, 6, width - 4, height // 2 + 4), fill=(10, 240 - 40 * variant % 240, 90)
-        )
-        out = io.BytesIO()
-        image.save(out, _FORMATS[fmt])
-        _IMAGES[key] = out.getvalue()
-    return _IMAGES[key]
+    return testing.make_image(fmt, variant, width, height)
 
 
 def b64_image(fmt: str = "png", variant: int = 0, width: int = 64, height: int = 48) -> str:
