@@ -19,6 +19,7 @@ PLUGINS = [
     "plugins/imagestream-openai",
     "plugins/imagestream-novelai",
     "plugins/imagestream-google",
+    "plugins/imagestream-server",
 ]
 TEST_DEPS = [
     "pytest>=8",

@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
-__all__ = ["main"]
+from ._errors import reported_errors
+
+__all__ = ["main", "reported_errors"]
 
 # name -> (module, attribute, one-line help shown by --help without importing)
 _COMMANDS: dict[str, tuple[str, str, str]] = {

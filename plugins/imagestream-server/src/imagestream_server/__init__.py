@@ -1,0 +1,20 @@
+"""The imagestream relay server: ``imagestream serve``.
+
+A web page with live previews, a streaming API (server-sent events, one per
+chunk) and an OpenAI-compatible gateway (``/v1/images/generations``,
+``/v1/images/edits``, ``/v1/responses``, ``/v1/models``) in front of every
+installed provider::
+
+    from aiohttp import web
+    from imagestream_server import ServerConfig, make_app
+
+    web.run_app(make_app(ServerConfig(port=8787)), handler_cancellation=True)
+"""
+
+from __future__ import annotations
+
+from ._app import make_app
+from ._config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
+from ._version import __version__
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "TOKEN_ENV", "ServerConfig", "__version__", "make_app"]
