@@ -278,9 +278,15 @@ class Upstream:
         self.release = asyncio.Event()
         self.left = asyncio.Event()
         self.started = asyncio.Event()
+        self.refuse = False
 
     async def handler(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        if self.refuse:
+            # A misbehaving upstream that quotes the credentials it was sent.
+            return web.Response(
+                status=401, text=f"bad credentials: {request.headers['Authorization']}"
+            )
         await response.prepare(request)
         await response.write(b"data: first\n\n")
         self.started.set()
@@ -406,3 +412,13 @@ async def test_a_client_that_stops_reading_is_dropped(start: Started) -> None:
         if writer is not None:
             writer.close()
         imagestream.unregister_plugin(name)
+
+
+async def test_a_provider_key_never_reaches_the_client(start: Started, upstream: Upstream) -> None:
+    upstream.refuse = True
+    url = await start()
+    status, _, text = await post(url, {"prompt": "x", "provider": "slow"})
+    assert status == 200
+    name, data = parse_sse(text)[-1]
+    assert name == "error" and data["type"] == "AuthenticationError"
+    assert "bad credentials" in data["message"] and PROVIDER_KEY not in text
