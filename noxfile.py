@@ -31,6 +31,7 @@ TEST_DEPS = [
     "openai>=1.60",
     "google-genai>=3.0",
     "google-auth>=2.20",
+    "playwright>=1.40",
 ]
 PEERS = ["openai>=1.60", "httpx>=0.27", "httpx-sse>=0.4", "orjson", "pybase64"]
 
