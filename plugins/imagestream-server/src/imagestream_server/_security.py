@@ -19,6 +19,7 @@ from imagestream import AuthenticationError, ImagestreamError
 
 from ._errors import error_response
 from ._keys import CONFIG
+from ._openai_errors import is_gateway_path, openai_error_response, openai_http_error
 
 __all__ = ["middlewares"]
 
@@ -66,26 +67,34 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def token(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse API calls without the server's token (401, one clear line)."""
     if request.path.startswith(_PROTECTED) and not _allowed(request):
-        return error_response(
-            AuthenticationError(
-                "this server needs its access token",
-                hint="send Authorization: Bearer <token> (the token imagestream serve was given)",
-            ),
-            headers={"WWW-Authenticate": 'Bearer realm="imagestream"'},
+        error = AuthenticationError(
+            "this server needs its access token",
+            hint="send Authorization: Bearer <token> (the token imagestream serve was given)",
         )
+        headers = {"WWW-Authenticate": 'Bearer realm="imagestream"'}
+        if is_gateway_path(request.path):  # OpenAI clients read OpenAI's error shape
+            return openai_error_response(error, headers=headers)
+        return error_response(error, headers=headers)
     return await handler(request)
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Typed errors and aiohttp's own refusals (413, 404, 405) as JSON on API routes."""
+    """Typed errors and aiohttp's own refusals (413, 404, 405) as JSON on API routes.
+
+    On the gateway (``/v1/``) they take OpenAI's shape, as its clients expect.
+    """
     try:
         return await handler(request)
     except ImagestreamError as exc:
+        if is_gateway_path(request.path):
+            return openai_error_response(exc)
         return error_response(exc)
     except web.HTTPException as exc:
         if not request.path.startswith(_PROTECTED) or exc.status < 400:
             raise
+        if is_gateway_path(request.path):
+            return openai_http_error(request, exc.status, exc.reason)
         message = {413: "the request body is too large"}.get(exc.status, exc.reason)
         return web.json_response(
             {"error": {"type": "HTTPError", "message": message, "hint": None}}, status=exc.status
