@@ -33,6 +33,7 @@ from imagestream.provider import (
     ModelInfo,
     Provider,
     RunContext,
+    TextDelta,
     stream_events,
 )
 from imagestream.testing import make_image, provider_plugin
@@ -149,6 +150,8 @@ class Drip(Provider):
         self.upstream = upstream
 
     async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
+        yield TextDelta("Planning a slow picture.", thought=True)
+        yield TextDelta("Here it comes, bit by bit.")
         events = stream_events(
             context,
             "GET",
@@ -312,8 +315,6 @@ def test_previews_stream_into_the_page_then_the_final_image(
     watch_sources(page)
     page.fill("#seed", "7")
     ask(page, "a blue square on yellow")
-    expect(page.locator("#cancel")).to_be_enabled()
-
     expect(page.locator("#status")).to_have_text(re.compile(r"^Done"))
     previews = int(page.locator("#results").get_attribute("data-previews") or 0)
     assert previews == 20  # one per sampler step
@@ -364,8 +365,17 @@ def test_cancel_stops_the_upstream(servers: Servers, page: Page, tmp_path: Path)
     page.wait_for_function("Number(document.querySelector('#results').dataset.previews) >= 3")
     assert servers.upstream.started.is_set() and not servers.upstream.left.is_set()
     expect(page.locator("#progress")).to_have_class(re.compile("indeterminate"))
+    # The model's reasoning is kept apart from its answer, folded away.
+    expect(page.locator("#text")).to_have_text("Here it comes, bit by bit.")
+    expect(page.locator("#thoughts")).to_be_visible()
+    expect(page.locator("#thoughts")).not_to_have_attribute("open", "")
+    expect(page.locator("#thought-text")).to_be_hidden()
+    page.click("#thoughts summary")
+    expect(page.locator("#thought-text")).to_have_text("Planning a slow picture.")
     page.screenshot(path=tmp_path / "running.png")
 
+    expect(page.locator("#generate")).to_be_disabled()
+    expect(page.locator("#cancel")).to_be_enabled()
     page.click("#cancel")
     pressed = time.monotonic()
     assert servers.upstream.left.wait(5), "the upstream still streams after Cancel"

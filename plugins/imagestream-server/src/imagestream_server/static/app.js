@@ -289,17 +289,19 @@ const handlers = {
   },
   image_preview(run, data) {
     const sample = data.sample || 0;
-    showBlob(tileFor(run, sample, data), base64Blob(data.image.b64, data.image.mime_type || data.mime_type));
+    const tile = tileFor(run, sample, data);
+    showBlob(tile, base64Blob(data.image.b64, data.image.mime_type || data.mime_type));
     run.previews += 1;
     $('#results').dataset.previews = String(run.previews);
     run.progress.set(sample, previewFraction(run, data));
     setProgress(overallProgress(run));
-    const parts = run.n > 1 ? [`Image ${sample + 1} of ${run.n}`] : [];
+    const parts = [];
     if (data.step != null && data.total_steps) parts.push(`step ${data.step + 1}/${data.total_steps}`);
     else parts.push(`preview ${(data.index || 0) + 1}`);
     if (data.sigma != null) parts.push(`σ ${data.sigma.toFixed(2)}`);
-    parts.push(`${run.previews} preview${run.previews === 1 ? '' : 's'}`);
-    setStatus(parts.join(' · '));
+    tile.meta.textContent = parts.join(' · ');
+    if (run.n > 1) parts.unshift(`Image ${sample + 1} of ${run.n}`);
+    setStatus([...parts, `${run.previews} preview${run.previews === 1 ? '' : 's'}`].join(' · '));
   },
   image_final(run, data) {
     const sample = data.sample || 0;
