@@ -63,3 +63,27 @@ def test_the_wire_format() -> None:
 def test_an_id_that_sse_cannot_carry_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="line break or NUL"):
         chunk_to_sse(TextDelta("x"), event_id=bad)
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        *CHUNKS,
+        ImageFinal(
+            ImageData.from_base64(ImageData.from_bytes(make_png(5, 5)).b64),
+            revised_prompt='tricky: "b64":"\x00imagestream-image\x00" \u2028',
+            extra={"b64": "\x00imagestream-image\x00"},
+        ),
+    ],
+    ids=lambda c: type(c).__name__,
+)
+def test_the_spliced_image_equals_plain_json(chunk: object) -> None:
+    """The fast path (base64 spliced into the JSON) writes exactly what json.dumps would."""
+    plain = json.dumps(chunk_to_dict(chunk), separators=(",", ":"), ensure_ascii=False)  # type: ignore[arg-type]
+    assert chunk_to_sse(chunk) == f"event: {type(chunk).kind}\ndata: {plain}\n\n".encode()  # type: ignore[arg-type,attr-defined]
+
+
+def test_relaying_caches_no_base64_copy() -> None:
+    image = ImageData.from_bytes(make_png(4, 4))
+    chunk_to_sse(ImageFinal(image))
+    assert not image.arrived_as_base64 and image._b64 is None

@@ -13,7 +13,7 @@ import binascii
 import importlib
 from types import ModuleType
 
-__all__ = ["FAST_BASE64", "decode_base64", "encode_base64"]
+__all__ = ["FAST_BASE64", "decode_base64", "encode_base64", "encode_base64_bytes"]
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -55,6 +55,14 @@ def decode_base64(b64: str) -> bytes:
     if len(data) != length // 4 * 3 - pad:
         raise binascii.Error("a character outside the base64 alphabet")
     return data
+
+
+def encode_base64_bytes(data: bytes) -> bytes:
+    """Standard, padded base64 without newlines, as ASCII bytes (no text copy)."""
+    if _pybase64 is not None:
+        encoded: bytes = _pybase64.b64encode(data)
+        return encoded
+    return binascii.b2a_base64(data, newline=False)
 
 
 def encode_base64(data: bytes) -> str:

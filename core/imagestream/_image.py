@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._base64 import decode_base64, encode_base64
+from ._base64 import decode_base64, encode_base64, encode_base64_bytes
 from ._sniff import image_size, sniff_mime
 from .errors import ImageValidationError
 
@@ -74,6 +74,16 @@ class ImageData:
             object.__setattr__(self, "_b64", encoded)
             return encoded
         return self._b64
+
+    def b64_bytes(self) -> bytes:
+        """The payload as base64 ASCII bytes, for writing to a socket.
+
+        Unlike :attr:`b64` nothing is cached: a relay that only forwards an
+        image keeps no second, base64 copy of it alive.
+        """
+        if self._b64 is not None:
+            return self._b64.encode("ascii")
+        return encode_base64_bytes(self._bytes or b"")
 
     @property
     def arrived_as_base64(self) -> bool:

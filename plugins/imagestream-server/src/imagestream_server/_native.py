@@ -103,6 +103,9 @@ async def generate(request: web.Request) -> web.StreamResponse:
                 async for chunk in chunks:
                     await events.send(chunk_to_sse(chunk, event_id=str(number)))
                     number += 1
+                    # Sent is done with: a relay keeps no preview for the whole run
+                    # (a thousand streams would hold every frame of every one).
+                    chunks.result.previews.clear()
                 await events.send(_event("done", _done(chunks.result), number))
             except ImagestreamError as exc:
                 await events.send(_event("error", error_body(exc)["error"], number))
