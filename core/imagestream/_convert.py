@@ -113,8 +113,8 @@ def chunk_to_sse(chunk: Chunk, *, event_id: str | None = None) -> bytes:
         if any(bad in event_id for bad in "\r\n\0"):
             raise ValueError("an SSE event id cannot contain a line break or NUL")
         head += f"id: {event_id}\n"
-    image = getattr(chunk, "image", None)
-    if isinstance(image, ImageData):
+    if isinstance(chunk, ImagePreview | ImageFinal):
+        image = chunk.image
         # The image is most of the event. Base64 needs no JSON escaping, so the
         # JSON is made around a placeholder and the base64 bytes are spliced in:
         # one pass over the payload instead of five (encode, decode, scan,
