@@ -35,7 +35,12 @@ from ._gateway_models import Target, resolve_model
 from ._gateway_params import ImageSettings, image_settings, read_flag, read_text
 from ._gateway_run import collect_run, stream_run
 from ._keys import CONFIG
-from ._openai_errors import GatewayError, openai_error_response, openai_http_error
+from ._openai_errors import (
+    GatewayError,
+    json_object,
+    openai_error_response,
+    openai_http_error,
+)
 from ._openai_events import ImageFacts, PartialPicker, images_usage, sse_event
 
 __all__ = ["ImagesRelay", "edits", "generations"]
@@ -235,14 +240,7 @@ async def _answer(request: web.Request, job: ImageJob) -> web.StreamResponse:
 async def generations(request: web.Request) -> web.StreamResponse:
     """``POST /v1/images/generations``."""
     try:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise GatewayError(
-                "We could not parse the JSON body of your request.", code="invalid_json"
-            ) from None
-        if not isinstance(body, Mapping):
-            raise GatewayError("The body must be a JSON object.", code="invalid_json")
+        body = await json_object(request)
         job = _job(request, body, kind=_GENERATION)
     except web.HTTPException as exc:
         return openai_http_error(request, exc.status, exc.reason)

@@ -33,6 +33,7 @@ __all__ = [
     "GatewayError",
     "gateway_error",
     "is_gateway_path",
+    "json_object",
     "openai_error_response",
     "openai_http_error",
 ]
@@ -167,3 +168,16 @@ def openai_http_error(request: web.Request, status: int, reason: str) -> web.Res
         message, code = reason, None
     kind = "invalid_request_error" if status < 500 else "server_error"
     return openai_error_response(GatewayError(message, status=status, type=kind, code=code))
+
+
+async def json_object(request: web.Request) -> Mapping[str, Any]:
+    """The request's JSON body, which must be an object (``GatewayError`` otherwise)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise GatewayError(
+            "We could not parse the JSON body of your request.", code="invalid_json"
+        ) from None
+    if not isinstance(body, Mapping):
+        raise GatewayError("The body must be a JSON object.", code="invalid_json")
+    return body
