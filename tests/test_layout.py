@@ -84,3 +84,23 @@ def test_plugins_pin_a_compatible_core(plugin: Path) -> None:
 def test_the_core_version_is_the_packages() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["version"] == imagestream.__version__
+
+
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda path: path.name)
+def test_entry_modules_stay_light(plugin: Path) -> None:
+    """Every command (``--help`` too) imports every plugin's entry module: no HTTP stack, no asyncio."""
+    import subprocess
+    import sys
+
+    project = tomllib.loads((plugin / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    modules = [value.split(":")[0] for value in project["entry-points"]["imagestream"].values()]
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "heavy = sorted(m for m in ('asyncio', 'aiohttp', 'PIL', 'msgpack') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "", f"{plugin.name} entry module imports {done.stdout.strip()}"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._context import RunContext
     from ._convert import chunk_from_dict, chunk_to_dict, chunk_to_sse
     from ._decoding import Decoder, DecoderFactory, get_decoder
-    from ._http import HttpClient, error_for_status
+    from ._http import HttpClient
     from ._image import ImageData
     from ._pipeline import ChunkStream, Pipeline
     from ._plugins import (
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ._result import Analytics, GenerationResult, SavedImage
     from ._retry import RetryPolicy
     from ._saving import SaveOptions
+    from ._status import error_for_status
     from .errors import (
         APIConnectionError,
         APITimeoutError,
@@ -99,7 +100,7 @@ _LAZY: dict[str, str] = {
     "DecoderFactory": "._decoding",
     "get_decoder": "._decoding",
     "HttpClient": "._http",
-    "error_for_status": "._http",
+    "error_for_status": "._status",
     "ImageData": "._image",
     "ChunkStream": "._pipeline",
     "Pipeline": "._pipeline",

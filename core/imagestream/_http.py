@@ -21,23 +21,21 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _defaults
 from ._redact import redact
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import RetryPolicy
+from ._status import ErrorParser, error_for_status
 from .errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
-    ConflictError,
     ContentPolicyError,
     InvalidRequestError,
     ProviderError,
     QuotaExceededError,
-    RateLimitError,
-    ServerError,
     StreamInterruptedError,
 )
 
@@ -48,51 +46,8 @@ __all__ = ["ErrorParser", "HttpClient", "error_for_status"]
 
 log = logging.getLogger("imagestream.http")
 
-ErrorParser = Callable[[int, bytes, Mapping[str, str]], ProviderError]
-"""Turns an error response (status, body, headers) into a typed error."""
-
-_STATUS_ERRORS: dict[int, type[ProviderError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    402: QuotaExceededError,
-    403: AuthenticationError,
-    404: InvalidRequestError,
-    409: ConflictError,
-    413: InvalidRequestError,
-    422: InvalidRequestError,
-    429: RateLimitError,
-}
-
-
 _FINAL_ERRORS = (QuotaExceededError, AuthenticationError, ContentPolicyError, InvalidRequestError)
 """Errors no retry can fix, whatever their HTTP status."""
-
-
-def error_for_status(
-    status: int,
-    message: str,
-    *,
-    provider: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    request_id_header: str = "x-request-id",
-    code: str | None = None,
-    error_type: str | None = None,
-    cls: type[ProviderError] | None = None,
-) -> ProviderError:
-    """The typed error for an HTTP status (a provider may choose ``cls`` itself)."""
-    if cls is None:
-        cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else ProviderError)
-    headers = headers or {}
-    lowered = {k.lower(): v for k, v in headers.items()}
-    return cls(
-        message,
-        provider=provider,
-        status=status,
-        request_id=lowered.get(request_id_header.lower()),
-        code=code,
-        error_type=error_type,
-        retry_after=parse_retry_after(headers),
-    )
 
 
 def _default_parser(provider: str) -> ErrorParser:

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
     from ._context import RunContext
     from ._decoding import Decoder
-    from ._http import ErrorParser, HttpClient, error_for_status
+    from ._http import HttpClient
     from ._image import ImageData
     from ._inputs import (
         DEFAULT_INPUT_TYPES,
@@ -91,6 +91,7 @@ if TYPE_CHECKING:
     from ._redact import MASK, redact
     from ._request import ImageRequest, Secret
     from ._retry import RetryPolicy, parse_retry_after
+    from ._status import ErrorParser, error_for_status
     from ._transport import (
         JSON_TYPES,
         check_content_type,
@@ -162,8 +163,8 @@ _LAZY: dict[str, str] = {
     "DEFAULT_INPUT_TYPES": "._inputs",
     "did_you_mean": "._options",
     "encode_base64": "._base64",
-    "error_for_status": "._http",
-    "ErrorParser": "._http",
+    "error_for_status": "._status",
+    "ErrorParser": "._status",
     "find_key": "._keys",
     "HttpClient": "._http",
     "ImageData": "._image",
