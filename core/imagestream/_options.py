@@ -17,7 +17,6 @@ field such as ``request.n``) by the same rules.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
@@ -54,6 +53,8 @@ def _refused(provider: str, message: str, hint: str | None = None) -> Validation
 
 def did_you_mean(name: str, known: Collection[str]) -> str | None:
     """The known name closest to a misspelt ``name``, if one is close enough."""
+    import difflib  # only when something is misspelt: the registry imports this at start-up
+
     matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return matches[0] if matches else None
 

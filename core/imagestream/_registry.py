@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._hookcall import ordered_calls
+from ._options import did_you_mean
 from .errors import PluginError, UnknownDecoderError, UnknownProviderError
 
 if TYPE_CHECKING:
@@ -69,9 +70,12 @@ class Registry:
         if wanted in table:
             return table[wanted][0]
         known = ", ".join(sorted(table)) or "none"
+        guess = did_you_mean(wanted, table)
         raise UnknownProviderError(
             f"no provider named {wanted!r} (installed: {known})",
-            hint=f"pip install imagestream-{wanted}, or run 'imagestream plugins' to see failures",
+            hint=f"did you mean {guess!r}?"
+            if guess
+            else f"pip install imagestream-{wanted}, or run 'imagestream plugins' to see failures",
         )
 
     def _provider_table(self) -> dict[str, tuple[Provider, str]]:

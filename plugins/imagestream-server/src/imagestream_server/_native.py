@@ -10,7 +10,6 @@ class, message and hint).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,13 +27,9 @@ from ._errors import error_body, error_response
 from ._files import file_url, gallery, serve_file
 from ._generations import request_params, until_client_leaves
 from ._keys import CONFIG, GENERATIONS, client_key
-from ._sse import ClientGone, EventStream
+from ._sse import ClientGone, EventStream, sse_event
 
 __all__ = ["add_native_routes"]
-
-
-def _event(name: str, data: Mapping[str, Any], event_id: int) -> bytes:
-    return f"event: {name}\nid: {event_id}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def _done(result: GenerationResult) -> dict[str, Any]:
@@ -106,9 +101,9 @@ async def generate(request: web.Request) -> web.StreamResponse:
                     # Sent is done with: a relay keeps no preview for the whole run
                     # (a thousand streams would hold every frame of every one).
                     chunks.result.previews.clear()
-                await events.send(_event("done", _done(chunks.result), number))
+                await events.send(sse_event("done", _done(chunks.result), number))
             except ImagestreamError as exc:
-                await events.send(_event("error", error_body(exc)["error"], number))
+                await events.send(sse_event("error", error_body(exc)["error"], number))
 
         await until_client_leaves(lambda: events.client_left, relay())
     except ClientGone:

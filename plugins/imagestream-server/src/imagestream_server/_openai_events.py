@@ -7,13 +7,13 @@ what its own bytes are (from the MIME type), not what was asked for.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from imagestream import ImageFinal, ImagePreview, Usage
+
+from ._sse import sse_event
 
 __all__ = [
     "ImageFacts",
@@ -25,11 +25,6 @@ __all__ = [
 ]
 
 _FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
-
-
-def sse_event(name: str, data: Mapping[str, Any]) -> bytes:
-    """One server-sent event: ``event: name`` and its JSON on one ``data`` line."""
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def image_format(mime_type: str | None) -> str | None:

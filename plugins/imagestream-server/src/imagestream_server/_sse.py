@@ -12,17 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
-__all__ = ["ClientGone", "EventStream", "SSE_HEADERS"]
+__all__ = ["SSE_HEADERS", "ClientGone", "EventStream", "sse_event"]
 
 SSE_HEADERS: Mapping[str, str] = {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache, no-transform",
     "X-Accel-Buffering": "no",
 }
+
+
+def sse_event(name: str, data: Mapping[str, Any], event_id: int | str | None = None) -> bytes:
+    """One server-sent event that is not a chunk (``done``, ``error``, OpenAI's events).
+
+    Chunks go through :func:`imagestream.chunk_to_sse`; this writes the same
+    framing for any JSON object: ``event:``, an optional ``id:``, and the
+    compact JSON on one ``data:`` line.
+    """
+    line = f"id: {event_id}\n" if event_id is not None else ""
+    return f"event: {name}\n{line}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 class ClientGone(Exception):
