@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ class RunContext:
         started: ``time.perf_counter()`` when the run started.
         state: Free per-run storage for plugins; namespace keys by plugin name.
         logger: The ``imagestream`` logger (never log keys).
+        switches: Per-run switches that are not request fields, as the caller
+            gave them: ``"cache"`` (replay an identical earlier run) and
+            ``"log"`` (record the run in the generation log). Plugins read
+            them with ``context.switches.get("cache")``.
         prepared: The settings the provider's ``validate`` handed on in a
             :class:`~imagestream.provider.Prepared` (``None`` when it returned
             a plain request); read it with :meth:`prepared_as`.
@@ -47,6 +51,7 @@ class RunContext:
         "run_id",
         "started",
         "state",
+        "switches",
     )
 
     def __init__(
@@ -57,6 +62,7 @@ class RunContext:
         decoders: Callable[..., Decoder[Any]],
         http: Callable[[], HttpClient],
         generate: Callable[[], Awaitable[ProviderResponse]],
+        switches: Mapping[str, Any] | None = None,
     ) -> None:
         self.run_id = next(_run_ids)
         self.request = request
@@ -65,6 +71,7 @@ class RunContext:
         self.state: dict[str, Any] = {}
         self.logger = logging.getLogger("imagestream")
         self.prepared: Any = None
+        self.switches: Mapping[str, Any] = dict(switches or {})
         self._decoders = decoders
         self._http = http
         self._generate = generate

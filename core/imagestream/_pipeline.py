@@ -75,6 +75,8 @@ class _SaverAdapter:
 
 
 _REQUEST_FIELDS = frozenset(a.name for a in attrs.fields(ImageRequest))
+SWITCHES = ("cache", "log")
+"""Per-run keywords that are neither request fields nor provider options (see ``RunContext.switches``)."""
 
 
 def build_request(
@@ -174,8 +176,11 @@ class Pipeline:
         self._decoders = dict(decoders or {})
         self._http = http
         self._owns_http = False
-        # "save" is a per-run switch, not a request field: keep it apart.
+        # "save", "cache" and "log" are per-run switches, not request fields.
         self._save_default = defaults.pop("save", None)
+        self._switch_defaults = {
+            name: defaults.pop(name) for name in SWITCHES if name in defaults
+        }
         self.defaults = defaults
         if manager is None:
             manager = PluginManager(strict=True)
@@ -240,6 +245,8 @@ class Pipeline:
         """
         save = params.pop("save", self._save_default)
         save_options = SaveOptions() if save is True else save or None
+        switches = {**self._switch_defaults}
+        switches.update({name: params.pop(name) for name in SWITCHES if name in params})
         request = build_request(prompt, self.defaults, params)
         provider = self.provider(request.provider)
         if request.provider is None:
@@ -247,7 +254,9 @@ class Pipeline:
         result = GenerationResult(
             provider=provider.name, model=request.model or provider.default_model
         )
-        return ChunkStream(self._run(request, provider, result, save_options), result)
+        return ChunkStream(
+            self._run(request, provider, result, save_options, switches), result
+        )
 
     async def agenerate(self, prompt: str | ImageRequest, **params: Any) -> GenerationResult:
         """Run to the end and return the :class:`GenerationResult`."""
@@ -267,6 +276,7 @@ class Pipeline:
         provider: Provider,
         result: GenerationResult,
         save_options: SaveOptions | None,
+        switches: Mapping[str, Any],
     ) -> AsyncIterator[Chunk]:
         hook = self.manager.hook
 
@@ -282,7 +292,12 @@ class Pipeline:
             return await await_me_maybe(response)
 
         context = RunContext(
-            request, provider, decoders=self._decoder, http=http, generate=generate_hook
+            request,
+            provider,
+            decoders=self._decoder,
+            http=http,
+            generate=generate_hook,
+            switches=switches,
         )
         chunk_hooks = [call for _, call in ordered_calls(hook.on_chunk)]
         post_hooks = [call for _, call in ordered_calls(hook.postprocess)]

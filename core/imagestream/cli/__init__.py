@@ -30,6 +30,10 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "plugins",
         "List plugins as JSON: version, hooks, status.",
     ),
+    "models": ("imagestream.cli._models", "models", "List models and their options."),
+    "keys": ("imagestream.cli._keys", "keys", "Store API keys for providers."),
+    "logs": ("imagestream.cli._logs", "logs", "Show the log of earlier generations."),
+    "cache": ("imagestream.cli._cache", "cache", "Inspect or clear the generation cache."),
 }
 
 
