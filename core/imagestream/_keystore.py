@@ -54,7 +54,7 @@ def config_dir(environ: Mapping[str, str] | None = None) -> Path:
         return Path(override).expanduser()
     import platformdirs  # only when a path is needed
 
-    return Path(platformdirs.user_config_dir("imagestream", appauthor=False))
+    return Path(platformdirs.user_config_dir("imagestream"))
 
 
 def keys_path(environ: Mapping[str, str] | None = None) -> Path:
