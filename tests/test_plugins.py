@@ -27,7 +27,14 @@ def test_builtins_are_ordinary_plugins() -> None:
     manager = PluginManager()
     manager.add_builtins()
     infos = {info.name: info for info in manager.plugin_infos()}
-    assert set(infos) == {"native", "fake_streaming", "validation", "analytics", "filesystem"}
+    assert set(infos) == {
+        "native",
+        "fake_streaming",
+        "validation",
+        "analytics",
+        "filesystem",
+        "cache",
+    }
     assert all(info.builtin and info.status == "loaded" for info in infos.values())
     assert infos["analytics"].hooks == ("on_chunk", "on_error", "on_request", "on_result")
 

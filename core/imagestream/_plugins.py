@@ -14,7 +14,7 @@ Environment:
 ``IMAGESTREAM_DISABLE_PLUGINS``
     Comma-separated plugins not to register, built-ins included
     (``analytics``, ``validation``, ``filesystem``, ``fake_streaming``,
-    ``native``) or entry point names.
+    ``native``, ``cache``) or entry point names.
 ``IMAGESTREAM_STRICT_PLUGINS``
     ``1`` to raise :class:`~imagestream.PluginLoadError` instead of warning.
 ``IMAGESTREAM_TRACE_PLUGINS``
@@ -57,6 +57,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "validation": "imagestream._builtins.validation:Validation.from_env",
     "analytics": "imagestream._builtins.analytics:Analytics",
     "filesystem": "imagestream._builtins.filesystem:FilesystemSaver",
+    "cache": "imagestream._builtins.cache:GenerationCache",
 }
 """Built-in plugins: ordinary plugins, registered first, so installed ones win.
 
@@ -64,8 +65,9 @@ A value is a module, or ``module:factory`` for a plugin object built by calling
 ``factory()``.
 """
 
-CORE_PLUGINS = ("native", "fake_streaming")
-"""The built-ins a :class:`~imagestream.Pipeline` always has: they are how providers run."""
+CORE_PLUGINS = ("native", "fake_streaming", "cache")
+"""The built-ins a :class:`~imagestream.Pipeline` always has: how providers run, and the
+generation cache (idle unless a run passes ``cache=True``)."""
 
 
 class PluginWarning(UserWarning):

@@ -94,6 +94,8 @@ class GenerationResult:
         analytics: Filled by the ``analytics`` middleware.
         saved: Images written by the saver.
         save_errors: Saves that failed (the images stay in :attr:`images`).
+        replayed: True when the run was replayed from the generation cache
+            (``cache=True``) instead of generated.
     """
 
     provider: str
@@ -106,6 +108,7 @@ class GenerationResult:
     analytics: Analytics | None = None
     saved: list[SavedImage] = attrs.Factory(list)
     save_errors: list[Exception] = attrs.Factory(list)
+    replayed: bool = False
 
     def add(self, chunk: Chunk) -> None:
         """Record one chunk."""
