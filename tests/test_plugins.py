@@ -34,6 +34,7 @@ def test_builtins_are_ordinary_plugins() -> None:
         "analytics",
         "filesystem",
         "cache",
+        "log",
     }
     assert all(info.builtin and info.status == "loaded" for info in infos.values())
     assert infos["analytics"].hooks == ("on_chunk", "on_error", "on_request", "on_result")

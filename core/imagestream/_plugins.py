@@ -14,7 +14,7 @@ Environment:
 ``IMAGESTREAM_DISABLE_PLUGINS``
     Comma-separated plugins not to register, built-ins included
     (``analytics``, ``validation``, ``filesystem``, ``fake_streaming``,
-    ``native``, ``cache``) or entry point names.
+    ``native``, ``cache``, ``log``) or entry point names.
 ``IMAGESTREAM_STRICT_PLUGINS``
     ``1`` to raise :class:`~imagestream.PluginLoadError` instead of warning.
 ``IMAGESTREAM_TRACE_PLUGINS``
@@ -58,6 +58,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "analytics": "imagestream._builtins.analytics:Analytics",
     "filesystem": "imagestream._builtins.filesystem:FilesystemSaver",
     "cache": "imagestream._builtins.cache:GenerationCache",
+    "log": "imagestream._builtins.log:GenerationLog",
 }
 """Built-in plugins: ordinary plugins, registered first, so installed ones win.
 
@@ -65,9 +66,10 @@ A value is a module, or ``module:factory`` for a plugin object built by calling
 ``factory()``.
 """
 
-CORE_PLUGINS = ("native", "fake_streaming", "cache")
-"""The built-ins a :class:`~imagestream.Pipeline` always has: how providers run, and the
-generation cache (idle unless a run passes ``cache=True``)."""
+CORE_PLUGINS = ("native", "fake_streaming", "cache", "log")
+"""The built-ins a :class:`~imagestream.Pipeline` always has: how providers run, the
+generation cache (idle unless a run passes ``cache=True``) and the generation log
+(idle unless a run passes ``log=True``)."""
 
 
 class PluginWarning(UserWarning):
