@@ -81,7 +81,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation; warnings are errors."""
-    _install_project(session, "sphinx>=7", "myst-parser>=3")
+    _install_project(session, "sphinx>=7.2.5", "myst-parser>=4", "furo>=2024.1")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(DOCS / "_ext"))
 
 project = "imagestream"
 author = "imagestream developers"
@@ -19,8 +25,9 @@ except importlib.metadata.PackageNotFoundError:  # building from a tree that is 
     release = "unknown"
 version = release
 
-# Plugin READMEs are linked as files of the checkout the docs were built from
-# (docs/_build/html is three levels below the repository root). Set
+# Repository files that are not pages are linked as files of the checkout the
+# docs were built from (docs/_build/html is three levels below the repository
+# root; readme_pages makes the link relative to each page). Set
 # IMAGESTREAM_DOCS_REPO_URL to a published tree (".../blob/main") to link there.
 REPO_URL = os.environ.get("IMAGESTREAM_DOCS_REPO_URL", "../../..")
 
@@ -28,18 +35,33 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
+    # docs/_ext
+    "cli_reference",
+    "internal_links",
+    "readme_pages",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
 # examples/ holds code that the pages include; it is not a set of pages.
-exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_ext", "examples", "Thumbs.db", ".DS_Store"]
+
+# -- plugin pages --------------------------------------------------------------
+
+# docs/plugins/<name>.md includes plugins/imagestream-<name>/README.md; links
+# between READMEs become links between these pages (see docs/_ext/readme_pages.py).
+readme_pages = {
+    f"plugins/{path.parent.name}/README.md": f"plugins/{path.parent.name.removeprefix('imagestream-')}"
+    for path in sorted(ROOT.glob("plugins/imagestream-*/README.md"))
+}
+repo_root = str(ROOT)
+repo_url = REPO_URL
 
 # -- MyST ----------------------------------------------------------------------
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
-# [text](repo:plugins/imagestream-sse/README.md) links to a file in the repository.
+# [text](repo:noxfile.py) links to a file in the repository that is not a page.
 myst_url_schemes = {
     "http": None,
     "https": None,
@@ -100,11 +122,9 @@ def setup(app):
 
 # -- HTML ----------------------------------------------------------------------
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"imagestream {release}"
 html_theme_options = {
-    "description": "Stream image generation from any AI provider through one chunk protocol.",
-    "fixed_sidebar": True,
-    "show_relbars": True,
+    "navigation_with_keys": True,
 }
 html_static_path: list[str] = []

@@ -64,8 +64,16 @@ def page(name: str) -> str:
     return (DOCS / name).read_text(encoding="utf-8")
 
 
+# Every page of the site: docs/*.md and the pages in subdirectories (docs/plugins/).
+PAGES = sorted(
+    path
+    for path in DOCS.rglob("*.md")
+    if not {"_build", "_ext", "examples"} & set(path.relative_to(DOCS).parts)
+)
+
+
 def all_pages() -> str:
-    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(DOCS.glob("*.md")))
+    return "\n".join(path.read_text(encoding="utf-8") for path in PAGES)
 
 
 def args_section(doc: str) -> str:
@@ -142,9 +150,34 @@ def test_plugin_has_a_readme(plugin: Path) -> None:
     assert (plugin / "README.md").is_file(), f"{plugin.name} has no README.md"
 
 
+def plugin_page(plugin: Path) -> Path:
+    """``docs/plugins/<name>.md``, the page that shows ``plugins/imagestream-<name>/README.md``."""
+    return DOCS / "plugins" / f"{plugin.name.removeprefix('imagestream-')}.md"
+
+
 @pytest.mark.parametrize("plugin", PLUGIN_DIRS, ids=lambda path: path.name)
-def test_plugin_is_listed_with_a_link_to_its_readme(plugin: Path) -> None:
-    assert f"(repo:plugins/{plugin.name}/README.md)" in page("plugins.md")
+def test_plugin_has_a_page_that_includes_its_readme(plugin: Path) -> None:
+    path = plugin_page(plugin)
+    assert path.is_file(), f"{plugin.name} has no page: add docs/plugins/{path.name}"
+    included = re.findall(r"^```\{include\}\s+(\S+)", path.read_text(encoding="utf-8"), re.M)
+    assert [(path.parent / target).resolve() for target in included] == [plugin / "README.md"]
+
+
+@pytest.mark.parametrize("plugin", PLUGIN_DIRS, ids=lambda path: path.name)
+def test_plugin_is_listed_with_a_link_to_its_page(plugin: Path) -> None:
+    name = plugin_page(plugin).stem
+    text = page("plugins.md")
+    assert f"[{plugin.name}](plugins/{name}.md)" in text
+    assert re.search(rf"```\{{toctree\}}[^`]*^plugins/{name}$", text, re.M), (
+        f"docs/plugins.md has no toctree entry plugins/{name}"
+    )
+
+
+def test_no_page_links_to_a_readme_that_is_a_page() -> None:
+    for target in re.findall(r"\]\(repo:([^)#]+)", all_pages()):
+        assert not re.fullmatch(r"plugins/[^/]+/README\.md", target), (
+            f"a page links to the file {target}; link to its page in docs/plugins/ instead"
+        )
 
 
 def test_repository_links_point_at_existing_files() -> None:
@@ -153,8 +186,12 @@ def test_repository_links_point_at_existing_files() -> None:
 
 
 def test_included_files_exist() -> None:
-    for target in re.findall(r"```\{literalinclude\}\s+(\S+)", all_pages()):
-        assert (DOCS / target).is_file(), f"a page includes {target}, which does not exist"
+    for path in PAGES:
+        text = path.read_text(encoding="utf-8")
+        for target in re.findall(r"```\{(?:literalinclude|include)\}\s+(\S+)", text):
+            assert (path.parent / target).is_file(), (
+                f"{path.relative_to(DOCS)} includes {target}, which does not exist"
+            )
 
 
 def test_the_guide_shows_the_example_plugins_entry_point() -> None:
@@ -328,7 +365,7 @@ _PRIVATE = re.compile(
 )
 PUBLIC_TEXTS = sorted(
     [
-        *DOCS.glob("*.md"),
+        *PAGES,
         *(
             path
             for path in EXAMPLES.rglob("*")
@@ -405,3 +442,101 @@ def test_sphinx_build_is_warning_free(tmp_path: Path) -> None:
         command, cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def test_the_build_checks_every_internal_link(tmp_path: Path) -> None:
+    # What the check after every HTML build (docs/_ext/internal_links.py) finds.
+    internal_links = _docs_extension("internal_links")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "page.html").write_text(
+        '<h2 id="here">x</h2><a href="#here">ok</a><a href="#gone">bad anchor</a>'
+        '<a href="../index.html#top">ok</a><a href="../index.html#nope">bad anchor</a>'
+        '<a href="missing.html">bad file</a><a href="https://example.org/x">external</a>'
+        '<a class="repo-link reference" href="../../../../README.md">repository</a>'
+        '<a href="../../outside.html">outside the site</a><img src="../_static/logo.png">',
+        encoding="utf-8",
+    )
+    (tmp_path / "index.html").write_text(
+        '<a name="top"></a><a href="sub/page.html#here">ok</a><a href="#">top</a>',
+        encoding="utf-8",
+    )
+    assert internal_links.broken_links(tmp_path) == {
+        "sub/page.html": [
+            "#gone",
+            "../index.html#nope",
+            "missing.html",
+            "../../outside.html",
+            "../_static/logo.png",
+        ]
+    }
+
+
+def _docs_extension(name: str) -> Any:
+    path = DOCS / "_ext" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"docs_ext_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_links_become_page_and_repository_links() -> None:
+    # What docs/_ext/readme_pages.py does to a README that a page includes.
+    readme_pages = _docs_extension("readme_pages")
+    pages = {
+        f"plugins/{plugin.name}/README.md": f"plugins/{plugin_page(plugin).stem}"
+        for plugin in PLUGIN_DIRS
+    }
+    readme = ROOT / "plugins" / "imagestream-google" / "README.md"
+    text = (
+        "See [sse](../imagestream-sse/README.md#limits), [the core](../../README.md),\n"
+        "[a page](https://example.org/a.md), [here](#install) and ![logo](logo.png).\n"
+        "[ref]: ../imagestream-openai/README.md\n"
+        "```md\n[untouched](../../README.md)\n```\n"
+        "[gone](../imagestream-gone/README.md) and [out](../../../elsewhere.md)\n"
+    )
+    warnings: list[str] = []
+    assert readme_pages.rewrite_links(text, readme, ROOT, pages, warnings.append) == (
+        "See [sse](/plugins/sse.md#limits), [the core](repo:README.md),\n"
+        "[a page](https://example.org/a.md), [here](#install) and ![logo](logo.png).\n"
+        "[ref]: /plugins/openai.md\n"
+        "```md\n[untouched](../../README.md)\n```\n"
+        "[gone](../imagestream-gone/README.md) and [out](../../../elsewhere.md)\n"
+    )
+    assert len(warnings) == 2
+    assert "does not exist" in warnings[0]
+    assert "outside the repository" in warnings[1]
+
+
+# -- pages generated or assembled at build time ---------------------------------
+
+
+def test_every_command_loads_for_the_cli_reference() -> None:
+    # docs/cli.md walks the command line; a command that cannot be imported stops the build.
+    import click
+
+    from imagestream.cli import main
+
+    with click.Context(main, info_name="imagestream") as ctx:
+        for name in main.list_commands(ctx):
+            assert isinstance(main.get_command(ctx, name), click.Command), name
+
+
+COOKBOOK = EXAMPLES / "cookbook"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        path
+        for path in COOKBOOK.glob("*.py")
+        if not path.name.startswith("test_") and path.name != "conftest.py"
+    ),
+    ids=lambda path: path.name,
+)
+def test_the_cookbook_shows_each_recipe(path: Path) -> None:
+    shown = re.findall(r"^```\{literalinclude\}\s+(\S+)", page("cookbook.md"), re.M)
+    assert f"examples/cookbook/{path.name}" in shown, (
+        f"docs/cookbook.md does not include examples/cookbook/{path.name}"
+    )
