@@ -93,6 +93,10 @@ napoleon_use_ivar = False
 napoleon_use_rtype = False
 napoleon_custom_sections = [("Class attributes", "params_style")]
 
+# Not nitpicky: without intersphinx (the build must work offline) every
+# standard-library type in a signature would be a warning, and several
+# docstrings refer to private or unexported names. The links that are on the
+# pages are checked after each build instead (docs/_ext/internal_links.py).
 nitpicky = False
 
 

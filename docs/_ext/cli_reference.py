@@ -90,7 +90,7 @@ class ClickCommands(SphinxDirective):
         if command.deprecated:
             reason = "" if command.deprecated is True else f" {command.deprecated}"
             body.insert(0, _text(f"Deprecated.{reason}"))
-        usage = " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)])
+        usage = " ".join(["Usage:", ctx.command_path, *command.collect_usage_pieces(ctx)])
         body.append(nodes.literal_block(usage, usage, language="text"))
         arguments = [
             param.human_readable_name
@@ -115,7 +115,7 @@ class ClickCommands(SphinxDirective):
             item += nodes.definition("", _text(help_text))
             options += item
         if len(options):
-            body.append(options)
+            body += [nodes.rubric("", "Options"), options]
         if isinstance(command, click.Group):
             for name in command.list_commands(ctx):
                 sub = _subcommand(command, ctx, name)

@@ -1,4 +1,4 @@
-"""Progress in a notebook: bars for every run, and a preview image that updates in place."""
+"""Progress in a notebook: bars for every run, and a preview that updates in place."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ async def generate_with_progress(prompt: str, **params: Any) -> GenerationResult
 
 
 class LivePreview:
-    """The newest preview of a run, shown in one notebook output that is replaced in place."""
+    """The newest preview of a run, in one notebook output that is replaced in place."""
 
     def __init__(self, width: int = 256) -> None:
         from IPython.display import display
@@ -29,7 +29,7 @@ class LivePreview:
         self._handle = display("waiting for the first preview…", display_id=True)
 
     def update(self, chunk: Chunk) -> None:
-        """Show ``chunk``'s image if it is a preview or a final image; ignore anything else."""
+        """Show ``chunk``'s image if it is a preview or final image; ignore the rest."""
         if isinstance(chunk, ImagePreview | ImageFinal):
             from IPython.display import Image
 

@@ -9,18 +9,21 @@ from typing import Any
 from PIL import Image
 
 import imagestream
+from imagestream import ImageFinal, ImagePreview
 
 
 async def previews_to_gif(
-    prompt: str, path: str | Path, *, frame_ms: int = 80, hold_ms: int = 1500, **params: Any
+    prompt: str,
+    path: str | Path,
+    *,
+    frame_ms: int = 80,
+    hold_ms: int = 1500,
+    **params: Any,
 ) -> Path:
-    """Stream ``prompt``; save its first image's previews and final as a GIF at ``path``."""
+    """Stream ``prompt``; save its first image's previews and final as a GIF."""
     frames: list[Image.Image] = []
     async for chunk in imagestream.stream(prompt, **params):
-        if (
-            isinstance(chunk, imagestream.ImagePreview | imagestream.ImageFinal)
-            and chunk.sample == 0
-        ):
+        if isinstance(chunk, ImagePreview | ImageFinal) and chunk.sample == 0:
             frames.append(chunk.image.to_pil().convert("RGB"))
     if not frames:
         raise ValueError(f"the run of {prompt!r} produced no image")
@@ -40,5 +43,7 @@ async def previews_to_gif(
 
 
 if __name__ == "__main__":
-    gif = asyncio.run(previews_to_gif("a simple red circle", "circle.gif", steps=20, seed=1))
+    gif = asyncio.run(
+        previews_to_gif("a simple red circle", "circle.gif", steps=20, seed=1)
+    )
     print("saved", gif)

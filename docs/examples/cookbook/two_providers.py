@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import imagestream
@@ -17,15 +17,17 @@ async def draft_then_final(
     final: str | Provider = "openai",
     draft_params: dict[str, Any] | None = None,
     **params: Any,
-) -> AsyncIterator[tuple[str, Chunk]]:
-    """Stream ``prompt`` from ``draft``, then from ``final``; yield ``(stage, chunk)`` pairs.
+) -> AsyncGenerator[tuple[str, Chunk], None]:
+    """Stream ``prompt`` from ``draft``, then ``final``; yield ``(stage, chunk)`` pairs.
 
     The draft is cheap and immediate (the offline ``procedural`` provider
     costs nothing); the final run starts only when the draft is done, so a
     caller that does not like the draft can stop iterating before anything
     is spent. ``params`` go to the final run, ``draft_params`` to the draft.
     """
-    async with imagestream.stream(prompt, provider=draft, **(draft_params or {})) as chunks:
+    async with imagestream.stream(
+        prompt, provider=draft, **(draft_params or {})
+    ) as chunks:
         async for chunk in chunks:
             yield "draft", chunk
     async with imagestream.stream(prompt, provider=final, **params) as chunks:
