@@ -2,10 +2,12 @@
 
 Fast checks that need no Sphinx: every hook is in the hook reference and has a
 docstring with its arguments, every public name is documented, every plugin
-has a README and is linked, the code the plugin guide shows is the code in
-``docs/examples`` and passes its own tests, and no page or example names a
-private module. The full Sphinx build runs only with ``IMAGESTREAM_BUILD_DOCS=1``
-(the nox ``docs`` session builds the docs for real).
+has a README that is a page of the site, the code the plugin guide and the
+cookbook show is the code in ``docs/examples`` and passes its own tests, the
+docs' own extensions (``docs/_ext``) do what they say, and no page or example
+names a private module. The full Sphinx build runs only with
+``IMAGESTREAM_BUILD_DOCS=1`` (the nox ``docs`` session builds the docs for
+real); it then checks the generated command line reference and plugin pages.
 """
 
 from __future__ import annotations
@@ -442,6 +444,26 @@ def test_sphinx_build_is_warning_free(tmp_path: Path) -> None:
         command, cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    html = tmp_path / "html"
+
+    # The command line reference has a section for every command.
+    import click
+
+    from imagestream.cli import main
+
+    cli = (html / "cli.html").read_text(encoding="utf-8")
+    with click.Context(main, info_name="imagestream") as ctx:
+        for name in main.list_commands(ctx):
+            assert f'id="cli-imagestream-{name}"' in cli, f"cli.html has no 'imagestream {name}'"
+
+    # Each plugin's page is its README, whose links to other READMEs lead to their pages.
+    for plugin in PLUGIN_DIRS:
+        built = (html / "plugins" / f"{plugin_page(plugin).stem}.html").read_text(encoding="utf-8")
+        assert f"<h1>{plugin.name}" in built
+        for href in re.findall(r'href="([^"]*)"', built):
+            assert not re.search(r"imagestream-[\w-]+/README\.md", href), (
+                f"{plugin.name}'s page links to the file {href} instead of its page"
+            )
 
 
 def test_the_build_checks_every_internal_link(tmp_path: Path) -> None:
