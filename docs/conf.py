@@ -54,6 +54,9 @@ readme_pages = {
     f"plugins/{path.parent.name}/README.md": f"plugins/{path.parent.name.removeprefix('imagestream-')}"
     for path in sorted(ROOT.glob("plugins/imagestream-*/README.md"))
 }
+# A README's link to the repository's own README ("[imagestream](../../README.md)")
+# leads to the site's front page, which introduces the same project.
+readme_pages["README.md"] = "index"
 repo_root = str(ROOT)
 repo_url = REPO_URL
 

@@ -3,8 +3,9 @@
 Configuration (set in ``conf.py``):
 
 ``readme_pages``
-    ``{"plugins/imagestream-sse/README.md": "plugins/sse", ...}``: which page
-    includes which README, paths relative to ``repo_root``.
+    ``{"plugins/imagestream-sse/README.md": "plugins/sse", ...}``: the page
+    that shows each README (usually by including it), paths relative to
+    ``repo_root``. The READMEs in it are the ones whose links are rewritten.
 ``repo_root``
     The repository's root directory.
 ``repo_url``
