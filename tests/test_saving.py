@@ -457,3 +457,41 @@ async def test_filesystem_saver_raises_save_error(tmp_path: Path) -> None:
     blocker.write_bytes(b"")
     with pytest.raises(SaveError):
         await FilesystemSaver().save(_final(PNG), SaveOptions(out_dir=blocker / "d"), _context())
+
+
+def test_directory_fsyncs_are_shared_and_each_covers_its_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers at the same time share directory fsyncs, and none returns before one covered it."""
+    from imagestream import _saving
+
+    durable: set[str] = set()
+    calls = 0
+    lock = threading.Lock()
+
+    def slow_fsync(directory: Path) -> None:
+        nonlocal calls
+        present = set(os.listdir(directory))  # what this fsync makes durable
+        time.sleep(0.02)
+        with lock:
+            calls += 1
+            durable.update(present)
+
+    monkeypatch.setattr(_saving, "_fsync_directory", slow_fsync)
+    uncovered: list[str] = []
+
+    def work(number: int) -> None:
+        written = write_atomic(tmp_path / f"image-{number}.png", make_png(2, 2))
+        with lock:
+            if written.name not in durable:
+                uncovered.append(written.name)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert uncovered == []
+    assert len(os.listdir(tmp_path)) == 24
+    assert calls < 24

@@ -87,3 +87,56 @@ def test_relaying_caches_no_base64_copy() -> None:
     image = ImageData.from_bytes(make_png(4, 4))
     chunk_to_sse(ImageFinal(image))
     assert not image.arrived_as_base64 and image._b64 is None
+
+
+_IMAGE = ImageData.from_bytes(make_png(2, 2))
+_TEXT = st.text(max_size=20)
+_EXTRA = st.dictionaries(
+    _TEXT,
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+        max_leaves=6,
+    ),
+    max_size=3,
+)
+_OPTIONAL_INT = st.none() | st.integers(min_value=0, max_value=10**6)
+
+
+@given(
+    st.builds(
+        ImagePreview,
+        image=st.just(_IMAGE),
+        index=st.integers(min_value=0, max_value=1000),
+        sample=st.integers(min_value=0, max_value=8),
+        step=_OPTIONAL_INT,
+        total_steps=_OPTIONAL_INT,
+        sigma=st.none() | st.floats(allow_nan=False),
+        mime_type=st.none() | _TEXT,
+        width=_OPTIONAL_INT,
+        height=_OPTIONAL_INT,
+        synthetic=st.booleans(),
+        extra=_EXTRA,
+    )
+    | st.builds(
+        ImageFinal,
+        image=st.just(_IMAGE),
+        sample=st.integers(min_value=0, max_value=8),
+        mime_type=st.none() | _TEXT,
+        revised_prompt=st.none() | _TEXT,
+        seed=_OPTIONAL_INT,
+        synthetic=st.booleans(),
+        extra=_EXTRA,
+    )
+)
+def test_any_image_chunk_is_written_as_plain_json_would_be(chunk: object) -> None:
+    plain = json.dumps(chunk_to_dict(chunk), separators=(",", ":"), ensure_ascii=False)  # type: ignore[arg-type]
+    assert chunk_to_sse(chunk) == f"event: {type(chunk).kind}\ndata: {plain}\n\n".encode()  # type: ignore[arg-type,attr-defined]
+
+
+def test_provider_facts_json_cannot_take_go_through_the_converter() -> None:
+    """An attrs object in ``extra`` is unstructured by the converter, as chunk_to_dict does."""
+    fact = Usage(input_tokens=1)
+    chunk = ImageFinal(_IMAGE, extra={"usage": fact})
+    event = chunk_to_sse(chunk)
+    assert json.loads(event.split(b"data: ", 1)[1]) == json.loads(json.dumps(chunk_to_dict(chunk)))
