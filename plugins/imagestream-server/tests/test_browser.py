@@ -172,9 +172,12 @@ class Drip(Provider):
 class Servers:
     """The page's server (open), the same with a token, and the slow upstream."""
 
-    def __init__(self, url: str, token_url: str, upstream: Upstream, out_dir: Path) -> None:
+    def __init__(
+        self, url: str, token_url: str, relay_url: str, upstream: Upstream, out_dir: Path
+    ) -> None:
         self.url = url
         self.token_url = token_url
+        self.relay_url = relay_url  # started with save=False: keeps no images
         self.upstream = upstream
         self.out_dir = out_dir
 
@@ -197,7 +200,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             ServerConfig(port=0, out_dir=tmp_path_factory.mktemp("token-out"), token=TOKEN)
         )
         token_url = loop.run(_serve(token_app, runners))
-        yield Servers(url, token_url, upstream, out_dir)
+        relay_app = make_app(
+            ServerConfig(port=0, out_dir=tmp_path_factory.mktemp("relay-out"), save=False)
+        )
+        relay_url = loop.run(_serve(relay_app, runners))
+        yield Servers(url, token_url, relay_url, upstream, out_dir)
     finally:
         for runner in reversed(runners):
             with contextlib.suppress(Exception):
@@ -354,6 +361,23 @@ def test_previews_stream_into_the_page_then_the_final_image(
     # the browser logs the failed fetch as an error).
     assert not blob_alive(page, srcs[0])
     assert blob_alive(page, srcs[-1])
+
+
+def test_a_server_that_keeps_nothing_offers_the_shown_image_for_download(
+    servers: Servers, page: Page
+) -> None:
+    console = open_page(page, servers.relay_url)
+    ask(page, "a green triangle", size="64x48", steps="3")
+    expect(page.locator("#status")).to_have_text(re.compile(r"^Done"))
+    link = page.locator("#results a[download]")
+    expect(link).to_have_count(1)
+    expect(link).to_have_attribute("href", re.compile(r"^blob:"))
+    with page.expect_download(timeout=WAIT_MS) as info:
+        link.click()
+    assert info.value.suggested_filename == "imagestream-1.png"
+    data = Path(info.value.path()).read_bytes()
+    assert ImageData.from_bytes(data).mime_type == "image/png"
+    console.assert_clean()
 
 
 def test_cancel_stops_the_upstream(servers: Servers, page: Page, tmp_path: Path) -> None:

@@ -308,6 +308,18 @@ def test_openai_only_fields_become_options_for_openai_and_are_ignored_or_refused
 # -- the Images API ---------------------------------------------------------------------
 
 
+async def test_a_server_that_keeps_nothing_refuses_urls_before_generating(
+    serve: Serve, tmp_path: Path
+) -> None:
+    sdk = await serve(save=False)
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.images.generate(model="procedural", prompt="a circle", response_format="url")
+    assert refused.value.param == "response_format" and "--no-save" in refused.value.message
+    result = await sdk.images.generate(model="procedural", prompt="a red circle", size="64x48")
+    assert result.data is not None and is_png(decode(result.data[0].b64_json))
+    assert saved_files(tmp_path) == []
+
+
 async def test_generate_returns_the_saved_image_byte_for_byte(serve: Serve, tmp_path: Path) -> None:
     sdk = await serve()
     result = await sdk.images.generate(model="procedural", prompt="a red circle", size="64x48")

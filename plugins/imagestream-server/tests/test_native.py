@@ -97,6 +97,20 @@ async def test_a_generation_streams_every_chunk_then_done(start: Started, tmp_pa
     assert isinstance(imagestream.chunk_from_dict(final), ImageFinal)
 
 
+async def test_a_server_that_keeps_nothing_relays_images_inline(
+    start: Started, tmp_path: Path
+) -> None:
+    """``save=False`` (``--no-save``): the final arrives inline, nothing is written, no URLs."""
+    url = await start(save=False)
+    status, _, text = await post(url, {"prompt": "a red circle", "size": "64x64", "steps": 2})
+    assert status == 200
+    events = parse_sse(text)
+    final = next(data for name, data in events if name == "image_final")
+    assert ImageData.from_base64(final["image"]["b64"]).mime_type == "image/png"
+    assert events[-1][0] == "done" and events[-1][1]["images"] == []
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 async def test_get_for_event_source(start: Started) -> None:
     url = await start()
     query = {
@@ -180,6 +194,23 @@ def test_binding_beyond_loopback_needs_a_token() -> None:
         make_app(ServerConfig(host="0.0.0.0"))
     make_app(ServerConfig(host="0.0.0.0", token=TOKEN))
     make_app(ServerConfig(host="::1"))
+
+
+def test_the_serve_command_passes_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``imagestream serve --no-save ...`` reaches the server's settings."""
+    from click.testing import CliRunner
+
+    import imagestream_server._run
+    from imagestream.cli import main
+
+    seen: list[ServerConfig] = []
+    monkeypatch.setattr(imagestream_server._run, "run_server", seen.append)
+    result = CliRunner().invoke(main, ["serve", "--no-save", "--port", "9999", "-p", "procedural"])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert (config.save, config.port, config.default_provider) == (False, 9999, "procedural")
+    result = CliRunner().invoke(main, ["serve", "--port", "9998"])
+    assert seen[-1].save is True
 
 
 async def test_the_token_is_checked_on_every_api_route(start: Started) -> None:

@@ -43,6 +43,11 @@ __all__ = ["serve"]
     help="Where images are saved and served from.",
 )
 @click.option(
+    "--no-save",
+    is_flag=True,
+    help="Keep no images: a pure relay (no gallery, no response_format=url).",
+)
+@click.option(
     "-p",
     "--provider",
     "default_provider",
@@ -68,6 +73,7 @@ def serve(
     token: str | None,
     cors_origins: tuple[str, ...],
     out_dir: Path,
+    no_save: bool,
     default_provider: str | None,
     max_per_client: int,
     max_total: int,
@@ -84,6 +90,7 @@ def serve(
             token=token if token is not None else ServerConfig.token_from_env(),
             cors_origins=cors_origins,
             out_dir=out_dir,
+            save=not no_save,
             default_provider=default_provider,
             max_per_client=max_per_client,
             max_total=max_total,

@@ -55,6 +55,9 @@ class ServerConfig:
         token: Access token checked on every API route (``Authorization: Bearer``).
         cors_origins: Origins allowed to call the API from a browser (empty: CORS off).
         out_dir: Where generated images are saved and served from (``/files/``).
+        save: Save every final image to ``out_dir`` (the gallery, download
+            links, ``response_format="url"``). ``False`` makes the server a pure
+            relay: images reach the client inline and the server keeps nothing.
         default_provider: Provider used when a request names none.
         max_body_bytes: Largest request body (edits upload images).
         max_per_client: Generations one client may run at once.
@@ -68,6 +71,7 @@ class ServerConfig:
     token: Secret | None = attrs.field(default=None, converter=_secret)
     cors_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
     out_dir: Path = attrs.field(default=Path("generated-images"), converter=Path)
+    save: bool = True
     default_provider: str | None = None
     max_body_bytes: int = 64 * 2**20
     max_per_client: int = 4
@@ -100,6 +104,5 @@ class ServerConfig:
 
     def __repr__(self) -> str:
         token = "set" if self.token else "none"
-        return (
-            f"ServerConfig({self.host}:{self.port}, token={token}, out_dir={str(self.out_dir)!r})"
-        )
+        saving = f"out_dir={str(self.out_dir)!r}" if self.save else "save=False"
+        return f"ServerConfig({self.host}:{self.port}, token={token}, {saving})"

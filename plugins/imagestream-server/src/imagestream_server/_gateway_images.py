@@ -96,6 +96,13 @@ def _job(
             param="response_format",
             code="invalid_value",
         )
+    if response_format == "url" and not config.save:
+        raise GatewayError(
+            "This server keeps no images (started with --no-save), so it cannot answer "
+            "with URLs; use response_format 'b64_json'.",
+            param="response_format",
+            code="unsupported_value",
+        )
     settings = image_settings(fields, target, stream=stream)
     options = dict(settings.options)
     if images:

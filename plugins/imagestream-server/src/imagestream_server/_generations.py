@@ -86,7 +86,7 @@ class Generations:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.limits = Limits(config.max_per_client, config.max_total)
-        self.save = SaveOptions(out_dir=config.out_dir)
+        self.save = SaveOptions(out_dir=config.out_dir) if config.save else None
 
     def pipeline(self) -> Pipeline:
         """A pipeline over the installed plugins (cheap: one per run keeps runs independent)."""

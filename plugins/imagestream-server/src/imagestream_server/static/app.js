@@ -322,7 +322,10 @@ const handlers = {
     if (data.usage || data.analytics) showUsage(data.usage, data.analytics);
     const seconds = data.analytics?.total_s;
     setStatus(seconds != null ? `Done in ${seconds.toFixed(2)} s` : 'Done');
-    for (const image of data.images || []) attachDownload(run, image);
+    const saved = data.images || [];
+    for (const image of saved) attachDownload(run, image);
+    // A server that keeps no images (--no-save): the pictures shown are the downloads.
+    if (!saved.length) for (const tile of state.tiles.values()) attachLocalDownload(tile);
   },
   error(run, data) {
     run.finished = true;
@@ -372,6 +375,8 @@ function tileFor(run, sample, { width, height } = {}) {
 function showBlob(tile, blob) {
   const old = tile.url;
   tile.url = URL.createObjectURL(blob);
+  tile.blobType = blob.type;
+  tile.blobSize = blob.size;
   tile.img.src = tile.url;
   if (old) URL.revokeObjectURL(old);
 }
@@ -381,6 +386,15 @@ function base64Blob(b64, type) {
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
   return new Blob([bytes], { type: type || 'application/octet-stream' });
+}
+
+// A download link for an image the server did not keep: the blob in the tile.
+function attachLocalDownload(tile) {
+  if (!tile.url || !tile.blobType) return;
+  const ext = tile.blobType.replace('image/', '').replace('jpeg', 'jpg');
+  const name = `imagestream-${Number(tile.figure.dataset.sample) + 1}.${ext}`;
+  tile.links.append(el('a', { className: 'button small', download: name, href: tile.url, title: name },
+    `Download ${ext.toUpperCase()} · ${formatBytes(tile.blobSize)}`));
 }
 
 // A download link for a saved image. The file is fetched with the token and
