@@ -20,10 +20,10 @@ from aiohttp import web
 
 from imagestream import Chunk, ChunkStream, GenerationResult
 
-from ._generations import until_client_leaves
 from ._keys import CONFIG, GENERATIONS, client_key
 from ._openai_errors import GatewayError, gateway_error, openai_error_response
 from ._sse import ClientGone, EventStream
+from ._watch import until_client_leaves
 
 __all__ = ["FIRST_CHUNK_GRACE", "Relay", "collect_run", "stream_run"]
 
@@ -73,7 +73,7 @@ async def collect_run(request: web.Request, params: Mapping[str, Any]) -> Genera
                 pass
             return chunks.result
 
-        return await until_client_leaves(lambda: _client_left(request), drain())
+        return await until_client_leaves(lambda _: _client_left(request), drain())
 
 
 async def stream_run(
@@ -116,7 +116,7 @@ async def stream_run(
             except Exception as exc:
                 await send(relay.failure(gateway_error(exc)))
 
-        await until_client_leaves(lambda: events.client_left, relay_all())
+        await until_client_leaves(events.check, relay_all())
     except ClientGone:
         pass  # the client left: the generation is closed below, upstream included
     finally:

@@ -1,4 +1,4 @@
-"""Running generations for clients: request checks, limits, saving, and cancel on disconnect.
+"""Running generations for clients: request checks, limits and saving.
 
 Both APIs (the native one and the OpenAI-compatible gateway) start runs
 here, over the installed plugins, saving every final image to the server's
@@ -8,11 +8,10 @@ stay the server's.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from imagestream import ChunkStream, Pipeline, SaveOptions, ValidationError, get_plugin_manager
 from imagestream.provider import read_integer, read_text
@@ -20,15 +19,11 @@ from imagestream.provider import read_integer, read_text
 from ._config import ServerConfig
 from ._limits import Limits
 
-__all__ = ["Generations", "request_params", "until_client_leaves"]
-
-T = TypeVar("T")
+__all__ = ["Generations", "request_params"]
 
 _INTEGERS = ("steps", "n", "seed", "partial_images")
 _TEXTS = ("provider", "model", "size", "output_format", "quality", "negative_prompt")
 _SERVER_ONLY = ("api_key", "base_url")
-_POLL = 0.2
-"""Seconds between checks that the client is still connected (cancel within a second)."""
 
 
 def request_params(data: Mapping[str, Any], *, from_query: bool = False) -> dict[str, Any]:
@@ -107,26 +102,3 @@ class Generations:
             chunks = self.pipeline().stream(prompt, save=self.save, **params)
             async with chunks:
                 yield chunks
-
-
-async def until_client_leaves(client_left: Callable[[], bool], work: Awaitable[T]) -> T | None:
-    """Run ``work``; cancel it within ``_POLL`` seconds of the client leaving (then ``None``).
-
-    Cancelling closes the generation, which closes the provider's connection:
-    a browser tab that is closed stops the upstream generation too.
-    """
-    task = asyncio.ensure_future(work)
-    try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=_POLL)
-            if not task.done() and client_left():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                return None
-        return task.result()
-    finally:
-        if not task.done():  # this handler itself was cancelled
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

@@ -25,9 +25,10 @@ from imagestream import (
 
 from ._errors import error_body, error_response
 from ._files import file_url, gallery, serve_file
-from ._generations import request_params, until_client_leaves
+from ._generations import request_params
 from ._keys import CONFIG, GENERATIONS, client_key
 from ._sse import ClientGone, EventStream, sse_event
+from ._watch import until_client_leaves
 
 __all__ = ["add_native_routes"]
 
@@ -105,7 +106,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
             except ImagestreamError as exc:
                 await events.send(sse_event("error", error_body(exc)["error"], number))
 
-        await until_client_leaves(lambda: events.client_left, relay())
+        await until_client_leaves(events.check, relay())
     except ClientGone:
         pass  # the client left: the generation is closed below, upstream included
     finally:

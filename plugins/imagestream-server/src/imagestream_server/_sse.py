@@ -45,6 +45,11 @@ class ClientGone(Exception):
 class EventStream:
     """An open ``text/event-stream`` response.
 
+    Pings, the send timeout and noticing a departed client all happen in
+    :meth:`check`, which :func:`~imagestream_server._watch.until_client_leaves`
+    calls from the loop's one watchdog: no timer per write and no task per
+    stream.
+
     Args:
         request: The request being answered.
         ping_interval: Seconds of silence before a ``: ping`` comment is sent.
@@ -65,51 +70,68 @@ class EventStream:
         self.send_timeout = send_timeout
         self.response = web.StreamResponse(headers={**SSE_HEADERS, **(headers or {})})
         self._lock = asyncio.Lock()  # a ping never lands inside an event
-        self._pinger: asyncio.Task[None] | None = None
         self._last_write = 0.0
+        self._writing_since: float | None = None
+        self._pinging: asyncio.Task[None] | None = None
+        self._dropped = False
 
     async def open(self) -> None:
-        """Send the status line and headers, and start pinging."""
+        """Send the status line and headers."""
         await self.response.prepare(self.request)
         self._last_write = asyncio.get_running_loop().time()
-        self._pinger = asyncio.create_task(self._ping())
 
     async def send(self, data: bytes) -> None:
         """Write ``data`` (whole events).
 
         Raises:
-            ClientGone: The client left or did not take the bytes in time.
+            ClientGone: The client left (a write that waits longer than the
+                send timeout is cancelled by :meth:`check` instead).
         """
         async with self._lock:
+            loop = asyncio.get_running_loop()
+            self._writing_since = loop.time()
             try:
-                async with asyncio.timeout(self.send_timeout):
-                    await self.response.write(data)
-            except (TimeoutError, ConnectionError, RuntimeError) as exc:
+                await self.response.write(data)
+            except (ConnectionError, RuntimeError) as exc:
                 # RuntimeError: aiohttp refuses writes once the transport closed.
                 raise ClientGone(type(exc).__name__) from None
-            self._last_write = asyncio.get_running_loop().time()
+            finally:
+                self._writing_since = None
+            self._last_write = loop.time()
 
     @property
     def client_left(self) -> bool:
-        """True once the client's connection is closed."""
+        """True once the client's connection is closed, or it was dropped for not reading."""
         transport = self.request.transport
-        return transport is None or transport.is_closing()
+        return self._dropped or transport is None or transport.is_closing()
+
+    def check(self, now: float) -> bool:
+        """The watchdog's tick: True when the stream must stop; starts a ping when one is due."""
+        if self.client_left:
+            return True
+        if self._writing_since is not None:
+            if now - self._writing_since > self.send_timeout:
+                self._dropped = True  # it stopped reading: let it go
+                return True
+        elif now - self._last_write >= self.ping_interval and (
+            self._pinging is None or self._pinging.done()
+        ):
+            self._pinging = asyncio.get_running_loop().create_task(self._ping())
+        return False
 
     async def _ping(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(max(0.0, self._last_write + self.ping_interval - loop.time()))
-            if loop.time() - self._last_write >= self.ping_interval:
-                try:
-                    await self.send(b": ping\n\n")
-                except ClientGone:
-                    return
+        with contextlib.suppress(ClientGone):
+            await self.send(b": ping\n\n")
 
     async def close(self) -> None:
-        """Stop pinging and end the response (quietly if the client is gone)."""
-        if self._pinger is not None:
-            self._pinger.cancel()
+        """End the response; a client that left or stopped reading is disconnected instead."""
+        if self._pinging is not None and not self._pinging.done():
+            self._pinging.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pinger
+                await self._pinging
+        transport = self.request.transport
+        if self._dropped and transport is not None:
+            transport.abort()  # never wait on a client that does not read
+            return
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.response.write_eof()
