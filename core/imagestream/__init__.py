@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ._decoding import Decoder, DecoderFactory, get_decoder
     from ._http import HttpClient
     from ._image import ImageData
-    from ._pipeline import ChunkStream, Pipeline
+    from ._pipeline import ChunkStream, Middleware, Pipeline, Postprocessor
     from ._plugins import (
         PluginInfo,
         PluginManager,
@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         UnsafePathError,
         ValidationError,
     )
+    from .progress import ProgressDisplay, show_progress
 
 __version__ = "0.2.0"
 
@@ -104,6 +105,10 @@ _LAZY: dict[str, str] = {
     "ImageData": "._image",
     "ChunkStream": "._pipeline",
     "Pipeline": "._pipeline",
+    "Middleware": "._pipeline",
+    "Postprocessor": "._pipeline",
+    "ProgressDisplay": ".progress",
+    "show_progress": ".progress",
     "PluginInfo": "._plugins",
     "PluginManager": "._plugins",
     "get_plugin_manager": "._plugins",
@@ -152,6 +157,7 @@ __all__ = [
     "ImageValidationError",
     "ImagestreamError",
     "InvalidRequestError",
+    "Middleware",
     "MissingAPIKeyError",
     "ModelInfo",
     "NoImageError",
@@ -160,7 +166,9 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "PluginManager",
+    "Postprocessor",
     "Pricing",
+    "ProgressDisplay",
     "Provider",
     "ProviderError",
     "ProviderResponse",
@@ -200,6 +208,7 @@ __all__ = [
     "list_providers",
     "parse_size",
     "register_plugin",
+    "show_progress",
     "stream",
     "unregister_plugin",
 ]

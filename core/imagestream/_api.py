@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._pipeline import ChunkStream, Pipeline, run_sync
 from ._plugins import PluginManager, get_plugin_manager
+from ._provider import Provider
 
 if TYPE_CHECKING:
-    from ._provider import Provider
     from ._request import ImageRequest
     from ._result import GenerationResult
 
@@ -29,7 +29,7 @@ def _global_pipeline() -> Pipeline:
 
 
 def stream(
-    prompt: str | ImageRequest, *, provider: str | None = None, **params: Any
+    prompt: str | ImageRequest, *, provider: str | Provider | None = None, **params: Any
 ) -> ChunkStream:
     """Stream one generation as chunks, with every installed plugin.
 
@@ -40,10 +40,18 @@ def stream(
 
     Args:
         prompt: What to draw, or a whole :class:`ImageRequest`.
-        provider: Provider name (default: ``procedural``, offline).
+        provider: Provider name (default: ``procedural``, offline), or a
+            :class:`Provider` object to run with the installed plugins
+            without registering it.
         params: Request fields (``model``, ``size``, ``n``, ``steps``, ``seed``,
-            ``partial_images``, ``api_key``, ``base_url``, ...), provider
-            options, and ``save=True`` / a :class:`SaveOptions` to save images.
+            ``partial_images``, ``api_key``, ``base_url``, ``deadline``, ...),
+            provider options, and ``save=True`` / a :class:`SaveOptions` to
+            save images. A keyword that is not a request field is a provider
+            option: when the provider refuses one named like a field
+            (``step=``), the error asks "did you mean 'steps'?".
+
+    Raises:
+        TypeError: ``provider`` is neither a name, a :class:`Provider` nor ``None``.
 
     Leaving the loop early closes the connection. Errors are
     :class:`ImagestreamError` subclasses; their ``partial`` holds what arrived.
@@ -54,7 +62,7 @@ def stream(
 
 
 async def agenerate(
-    prompt: str | ImageRequest, *, provider: str | None = None, **params: Any
+    prompt: str | ImageRequest, *, provider: str | Provider | None = None, **params: Any
 ) -> GenerationResult:
     """Run one generation to the end; the async twin of :func:`generate`."""
     if provider is not None:
@@ -63,14 +71,27 @@ async def agenerate(
 
 
 def generate(
-    prompt: str | ImageRequest, *, provider: str | None = None, **params: Any
+    prompt: str | ImageRequest, *, provider: str | Provider | None = None, **params: Any
 ) -> GenerationResult:
     """Run one generation to the end, from synchronous code."""
     return run_sync(lambda: agenerate(prompt, provider=provider, **params))
 
 
-def get_provider(name: str | None = None) -> Provider:
-    """The installed provider called ``name`` (``None``: the default)."""
+def get_provider(name: str | Provider | None = None) -> Provider:
+    """The installed provider called ``name`` (``None``: the default).
+
+    A :class:`Provider` object is returned as it is, so code can take either.
+
+    Raises:
+        UnknownProviderError: No installed plugin registered that name.
+        TypeError: ``name`` is neither a name, a :class:`Provider` nor ``None``.
+    """
+    if isinstance(name, Provider):
+        return name
+    if name is not None and not isinstance(name, str):
+        raise TypeError(
+            f"provider must be a provider name, a Provider object or None, not {type(name).__name__}"
+        )
     return get_plugin_manager().registry.provider(name)
 
 

@@ -11,12 +11,28 @@ import attrs
 
 from ._base64 import decode_base64, encode_base64, encode_base64_bytes
 from ._sniff import image_size, sniff_mime
-from .errors import ImageValidationError
+from .errors import ConfigurationError, ImageValidationError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from PIL.Image import Image as PILImage
 
 __all__ = ["ImageData"]
+
+# Format names Pillow knows under another spelling (everything else: upper case).
+_PIL_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF"}
+
+
+def _pillow(what: str) -> ModuleType:
+    """``PIL.Image``, imported only when asked for: Pillow is optional."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ConfigurationError(
+            f"ImageData.{what} needs Pillow, which is not installed", hint="pip install pillow"
+        ) from None
+    return Image
 
 
 @attrs.define(frozen=True, slots=True, eq=False, repr=False)
@@ -135,15 +151,54 @@ class ImageData:
 
         return write_atomic(Path(path), self.data, overwrite=overwrite)
 
-    def to_pil(self) -> PILImage:
-        """Open the image with Pillow (an optional dependency)."""
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("to_pil() needs Pillow: pip install pillow") from None
+    @classmethod
+    def from_pil(cls, image: PILImage, format: str | None = None) -> ImageData:
+        """Encode a Pillow image (Pillow is an optional dependency).
+
+        Args:
+            image: A ``PIL.Image.Image``.
+            format: ``"png"``, ``"jpeg"``, ``"webp"``, ... (a MIME type such as
+                ``"image/jpeg"`` works too). ``None``: the format the image
+                was opened from (``image.format``), else PNG.
+
+        Raises:
+            ConfigurationError: Pillow is not installed, or it cannot write
+                this image in ``format`` (an unknown format, or a mode the
+                format has no room for, such as RGBA as JPEG).
+            TypeError: ``image`` is not a Pillow image.
+        """
+        pil = _pillow("from_pil()")
+        if not isinstance(image, pil.Image):
+            raise TypeError(f"from_pil() needs a PIL.Image.Image, not {type(image).__name__}")
+        wanted = format or image.format or "PNG"
+        name = _PIL_FORMATS.get(wanted.lower().removeprefix("image/"), wanted.upper())
         import io
 
-        return Image.open(io.BytesIO(self.data))
+        out = io.BytesIO()
+        try:
+            image.save(out, format=name)
+        except (KeyError, OSError, ValueError) as exc:
+            raise ConfigurationError(
+                f"Pillow cannot write this {image.mode} image as {wanted!r}: {exc}",
+                hint="pick another format (png keeps every mode), or convert the image first",
+            ) from None
+        return cls.from_bytes(out.getvalue(), mime_type=pil.MIME.get(name))
+
+    def to_pil(self) -> PILImage:
+        """Open the image with Pillow (an optional dependency).
+
+        Raises:
+            ConfigurationError: Pillow is not installed (``pip install pillow``).
+            ImageValidationError: Pillow cannot read the payload.
+        """
+        pil = _pillow("to_pil()")
+        import io
+
+        try:
+            image: PILImage = pil.open(io.BytesIO(self.data))
+        except (OSError, ValueError) as exc:  # UnidentifiedImageError is an OSError
+            raise ImageValidationError(f"Pillow cannot read this image: {exc}") from None
+        return image
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ImageData):

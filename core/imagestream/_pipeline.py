@@ -13,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
 
 import attrs
 
+from . import hookspecs
 from ._chunks import Chunk, ImageFinal
 from ._concurrency import concurrency_slot
 from ._context import RunContext
 from ._hookcall import ordered_calls
 from ._http import HttpClient
+from ._image import ImageData
 from ._plugins import CORE_PLUGINS, PluginManager, get_plugin_manager, load_builtin
 from ._pool import shared_http
 from ._provider import Prepared, Provider, ProviderResponse
@@ -30,19 +34,104 @@ from ._registry import Registry
 from ._request import ImageRequest
 from ._result import GenerationResult
 from ._saving import SaveOptions
-from .errors import ImagestreamError, PluginError, SaveError
+from ._sniff import sniff_mime
+from .errors import (
+    APITimeoutError,
+    ConfigurationError,
+    ImagestreamError,
+    ImageValidationError,
+    InvalidRequestError,
+    PluginError,
+    SaveError,
+    ValidationError,
+)
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from ._decoding import Decoder, DecoderFactory
     from ._result import SavedImage
 
-__all__ = ["ChunkStream", "Pipeline"]
+__all__ = ["ChunkStream", "Middleware", "Pipeline", "Postprocessor"]
 
 T = TypeVar("T")
 
-Postprocessor = Callable[[ImageFinal, ImageRequest], "ImageFinal | Awaitable[ImageFinal] | None"]
+PostprocessResult: TypeAlias = "ImageFinal | ImageData | bytes | PILImage | None"
+Postprocessor: TypeAlias = Callable[
+    [ImageFinal, ImageRequest], "PostprocessResult | Awaitable[PostprocessResult]"
+]
+"""A postprocessor function: ``(image, request) -> result``, plain or ``async``.
+
+What it returns replaces the final image:
+
+* an :class:`ImageFinal`: used as it is;
+* an :class:`ImageData`: the same final with this image (type and size
+  read from it);
+* ``bytes``: an encoded image (PNG, JPEG, WebP, GIF), wrapped the same way;
+  bytes that are not an image raise :class:`ImageValidationError`;
+* a Pillow image: encoded in the final's format when Pillow can write it
+  there, else PNG (see :meth:`ImageData.from_pil`);
+* ``None``: the image stays as it is.
+
+Anything else raises ``TypeError`` naming the postprocessor. A plugin's
+``postprocess`` hook may return the same.
+"""
+
 Saver = Callable[[ImageFinal, SaveOptions], "SavedImage | Awaitable[SavedImage]"]
+
+
+class Middleware(Protocol):
+    """The middleware hooks, with their signatures, for type checking.
+
+    Middleware is a plugin object whose methods are named after the
+    middleware hooks and marked with ``@imagestream.hookimpl``. Subclass this
+    protocol to have a type checker check your signatures; override only the
+    hooks you need, and mark each one::
+
+        class Timing(imagestream.Middleware):
+            @imagestream.hookimpl
+            def on_request(self, request, context):
+                context.state["timing"] = time.perf_counter()
+
+            @imagestream.hookimpl
+            def on_result(self, result, context):
+                print(time.perf_counter() - context.state["timing"])
+
+        pipe = imagestream.Pipeline(provider, middleware=[Timing()])
+
+    The hooks you do not override are not registered (they do nothing), and
+    a :class:`Pipeline` refuses a method named after a hook that lacks
+    ``@imagestream.hookimpl``, which pluggy would silently skip. Any of them
+    may be ``async def`` except :meth:`on_chunk`. See :mod:`imagestream.hookspecs`
+    for when each runs.
+    """
+
+    def on_request(
+        self, request: ImageRequest, context: RunContext
+    ) -> ImageRequest | Awaitable[ImageRequest | None] | None:
+        """Before anything is sent: return a replacement request, ``None``, or raise to refuse."""
+        return None
+
+    def on_chunk(self, chunk: Chunk, context: RunContext) -> Chunk | None:
+        """Every chunk, before the caller sees it: return a replacement or ``None``."""
+        return None
+
+    def on_result(self, result: GenerationResult, context: RunContext) -> Awaitable[None] | None:
+        """The finished result of a successful run (after saving)."""
+        return None
+
+    def on_error(self, error: BaseException, context: RunContext) -> Awaitable[None] | None:
+        """The exception that ended a run (cancellation included)."""
+        return None
+
+
+HOOK_NAMES = frozenset(
+    name
+    for name, value in vars(hookspecs).items()
+    if inspect.isfunction(value) and hasattr(value, f"{hookspecs.PROJECT}_spec")
+)
+_IMPL_MARK = f"{hookspecs.PROJECT}_impl"
 
 
 async def await_me_maybe(value: T | Awaitable[T]) -> T:
@@ -59,8 +148,11 @@ class _PostprocessAdapter:
     @hookimpl
     async def postprocess(
         self, image: ImageFinal, request: ImageRequest, context: RunContext
-    ) -> ImageFinal | None:
+    ) -> Any:
         return await await_me_maybe(self.func(image, request))
+
+    def __repr__(self) -> str:
+        return f"postprocessor {_callable_name(self.func)}"
 
 
 class _SaverAdapter:
@@ -72,6 +164,101 @@ class _SaverAdapter:
         self, image: ImageFinal, options: SaveOptions, context: RunContext
     ) -> SavedImage:
         return await await_me_maybe(self.func(image, options))
+
+
+def _callable_name(func: object) -> str:
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    return str(name) if name else repr(func)
+
+
+def _check_plugin(plugin: object, role: str) -> None:
+    """Refuse a middleware or plugin object that pluggy would silently ignore (in part or whole)."""
+    if isinstance(plugin, Provider):
+        raise PluginError(
+            f"{plugin!r} is a provider, not {role}",
+            hint="pass it as Pipeline(provider) or stream(..., provider=...)",
+        )
+    unmarked = []
+    for name in sorted(HOOK_NAMES):
+        value = getattr(plugin, name, None)
+        if value is None or not callable(value) or hasattr(value, _IMPL_MARK):
+            continue
+        if getattr(type(plugin), name, None) is getattr(Middleware, name, object()):
+            continue  # the protocol's do-nothing default, deliberately not a hook
+        unmarked.append(name)
+    if unmarked:
+        what = ", ".join(f"{name}()" for name in unmarked)
+        raise PluginError(
+            f"{role} {_describe(plugin)} has {what} without @imagestream.hookimpl, "
+            "so pluggy would never call " + ("it" if len(unmarked) == 1 else "them"),
+            hint="add @imagestream.hookimpl above each hook method",
+        )
+
+
+def _check_provider_argument(provider: object) -> None:
+    if provider is not None and not isinstance(provider, str | Provider):
+        raise TypeError(
+            "provider must be a provider name, a Provider object or None, "
+            f"not {type(provider).__name__}"
+        )
+
+
+def _describe(plugin: object) -> str:
+    if inspect.ismodule(plugin):
+        return f"module {plugin.__name__!r}"
+    return f"{type(plugin).__name__!r}"
+
+
+def _pil_image_type() -> type[Any] | None:
+    # A Pillow image can only exist if Pillow was imported: never import it here.
+    module = sys.modules.get("PIL.Image")
+    image_type = getattr(module, "Image", None) if module is not None else None
+    return image_type if isinstance(image_type, type) else None
+
+
+def _encode_pil(value: PILImage, original: str | None) -> ImageData:
+    # The original final's format when Pillow can write the image in it, else PNG.
+    if original:
+        try:
+            return ImageData.from_pil(value, format=original)
+        except ConfigurationError:
+            pass  # e.g. an RGBA image where the original was a JPEG
+    return ImageData.from_pil(value, format="png")
+
+
+def _as_final(value: object, image: ImageFinal, source: str) -> ImageFinal:
+    """What a postprocessor returned, as the final image it replaces ``image`` with."""
+    if value is None:
+        return image
+    if isinstance(value, ImageFinal):
+        return value
+    if isinstance(value, ImageData):
+        data = value
+    elif isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        mime = sniff_mime(raw)
+        if mime is None:
+            raise ImageValidationError(
+                f"{source} returned {len(raw)} bytes that are not an image (starting {raw[:8]!r})",
+                hint="return encoded PNG, JPEG, WebP or GIF bytes, an ImageData or an ImageFinal",
+            )
+        data = ImageData.from_bytes(raw, mime)
+    elif (pil_type := _pil_image_type()) is not None and isinstance(value, pil_type):
+        data = _encode_pil(value, image.image.mime_type or image.mime_type)
+    else:
+        raise TypeError(
+            f"{source} returned {type(value).__module__}.{type(value).__qualname__}; "
+            "a postprocessor returns an ImageFinal, ImageData, image bytes, a PIL image, "
+            "or None to keep the image"
+        )
+    size = data.size
+    return attrs.evolve(
+        image,
+        image=data,
+        mime_type=data.mime_type or image.mime_type,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+    )
 
 
 _REQUEST_FIELDS = frozenset(a.name for a in attrs.fields(ImageRequest))
@@ -141,22 +328,38 @@ class Pipeline:
             installed plugins (``None``: the default provider).
         middleware: Plugin objects implementing middleware hooks
             (``on_request``, ``on_chunk``, ``on_result``, ``on_error``), e.g.
-            ``imagestream.Validation()`` and ``imagestream.AnalyticsMiddleware()``.
-        postprocessors: Functions ``(image, request) -> image | None`` (may be
-            async), applied to each final image in order.
+            ``imagestream.Validation()`` and ``imagestream.AnalyticsMiddleware()``;
+            see :class:`Middleware`. Each hook method must be marked with
+            ``@imagestream.hookimpl``: an object with an unmarked method named
+            after a hook, or with no hook at all, raises :class:`PluginError`
+            here instead of being silently ignored.
+        postprocessors: Functions ``(image, request)`` (may be async), applied
+            to each final image in order; see :data:`Postprocessor` for what
+            they may return.
         saver: ``True`` for the built-in file-system saver, a function
             ``(image, options) -> SavedImage`` (may be async), or ``None``.
-        plugins: Any other plugin objects to register in this pipeline.
+            With a saver, runs save every final image (``SaveOptions()``:
+            the current directory) unless a run passes ``save=False``, or
+            ``save=SaveOptions(...)`` to save elsewhere.
+        plugins: Any other plugin objects to register in this pipeline
+            (checked like ``middleware``).
         decoders: Decoder factories by name; names not given here are looked
             up among installed plugins.
-        manager: Use this plugin manager instead of a private one (how the
-            global API shares the installed plugins).
+        manager: Use this plugin manager, and only its plugins, instead of a
+            private one (how the global API shares the installed plugins);
+            cannot be combined with ``middleware``, ``postprocessors``,
+            ``saver`` or ``plugins``.
         http: An HTTP client for every run. By default each run uses the
             running event loop's pooled client (the one
             :func:`imagestream.stream` uses), closed when the loop shuts
             down; ``async with pipeline:`` gives the pipeline a client of its
             own instead, closed on exit.
         defaults: Default request fields and options (``model=``, ``size=``, ...).
+
+    Raises:
+        PluginError: A middleware or plugin object that would be ignored.
+        TypeError: ``provider`` is neither a name nor a :class:`Provider`, or
+            ``manager`` comes with plugins of this pipeline's own.
     """
 
     def __init__(
@@ -172,30 +375,51 @@ class Pipeline:
         http: HttpClient | None = None,
         **defaults: Any,
     ) -> None:
+        _check_provider_argument(provider)
+        middleware, plugins, postprocessors = list(middleware), list(plugins), list(postprocessors)
         self._provider = provider
         self._decoders = dict(decoders or {})
         self._http = http
         self._owns_http = False
         # "save", "cache" and "log" are per-run switches, not request fields.
         self._save_default = defaults.pop("save", None)
-        self._switch_defaults = {
-            name: defaults.pop(name) for name in SWITCHES if name in defaults
-        }
+        if self._save_default is None and (saver is True or callable(saver)):
+            self._save_default = True  # a pipeline given a saver saves
+        self._switch_defaults = {name: defaults.pop(name) for name in SWITCHES if name in defaults}
         self.defaults = defaults
-        if manager is None:
+        if manager is not None:
+            if middleware or plugins or postprocessors or saver not in (None, False):
+                raise TypeError(
+                    "Pipeline(manager=...) runs that manager's plugins as they are: register "
+                    "middleware, postprocessors, a saver and plugins in it, or drop manager="
+                )
+        else:
             manager = PluginManager(strict=True)
             manager.add_builtins(CORE_PLUGINS)
             # pluggy calls the most recently registered plugin first: register
             # in reverse so hooks run in the order the lists give.
-            ordered = [*middleware, *plugins]
-            for number, plugin in reversed(list(enumerate(ordered))):
+            ordered = [(m, "middleware") for m in middleware] + [(p, "plugin") for p in plugins]
+            for plugin, role in ordered:
+                _check_plugin(plugin, role)
+            for number, (plugin, role) in reversed(list(enumerate(ordered))):
                 manager.add_plugin(plugin, f"{type(plugin).__name__}-{number}")
+                if not manager.get_hookcallers(plugin):
+                    manager.unregister(plugin)
+                    raise PluginError(
+                        f"{role} {_describe(plugin)} implements no imagestream hook",
+                        hint="name its methods after hooks (on_request, on_chunk, on_result, "
+                        "on_error, postprocess, save, ...) and mark them with @imagestream.hookimpl",
+                    )
             for number, func in reversed(list(enumerate(postprocessors))):
+                if not callable(func):
+                    raise TypeError(f"postprocessor {func!r} is not callable")
                 manager.add_plugin(_PostprocessAdapter(func), f"postprocess-{number}")
             if saver is True:
                 manager.add_plugin(load_builtin("filesystem"), "filesystem", builtin=True)
             elif callable(saver):
                 manager.add_plugin(_SaverAdapter(saver), "saver")
+            elif saver not in (None, False):
+                raise TypeError(f"saver must be True, a function or None, not {saver!r}")
         self.manager = manager
 
     # -- resources ---------------------------------------------------------
@@ -213,8 +437,11 @@ class Pipeline:
             self._http = None
             self._owns_http = False
 
-    def provider(self, name: str | None = None) -> Provider:
-        """The provider for a request naming ``name``."""
+    def provider(self, name: str | Provider | None = None) -> Provider:
+        """The provider for a request naming ``name`` (a :class:`Provider` is returned as it is)."""
+        _check_provider_argument(name)
+        if isinstance(name, Provider):
+            return name
         if isinstance(self._provider, Provider) and name in (None, self._provider.name):
             return self._provider
         wanted = name or (self._provider if isinstance(self._provider, str) else None)
@@ -239,24 +466,28 @@ class Pipeline:
         """Start a run and return its chunks as an async iterator.
 
         Keyword arguments are request fields (``model``, ``size``, ``n``,
-        ``steps``, ``seed``, ``partial_images``, ``api_key``, ``base_url``, ...)
-        or provider options. Pass ``save=True`` or a :class:`SaveOptions` to save
-        each final image as it arrives.
+        ``steps``, ``seed``, ``partial_images``, ``api_key``, ``base_url``,
+        ``deadline``, ...) or provider options; ``provider=`` is a name or a
+        :class:`Provider` object. Pass ``save=True`` or a :class:`SaveOptions`
+        to save each final image as it arrives (``save=False`` not to, when
+        the pipeline has a saver).
         """
         save = params.pop("save", self._save_default)
         save_options = SaveOptions() if save is True else save or None
         switches = {**self._switch_defaults}
         switches.update({name: params.pop(name) for name in SWITCHES if name in params})
+        chosen = params.pop("provider", None)
+        _check_provider_argument(chosen)
         request = build_request(prompt, self.defaults, params)
-        provider = self.provider(request.provider)
-        if request.provider is None:
+        if chosen is None:
+            chosen = request.provider  # a whole ImageRequest may name it
+        provider = self.provider(chosen)
+        if request.provider != provider.name:
             request = attrs.evolve(request, provider=provider.name)
         result = GenerationResult(
             provider=provider.name, model=request.model or provider.default_model
         )
-        return ChunkStream(
-            self._run(request, provider, result, save_options, switches), result
-        )
+        return ChunkStream(self._run(request, provider, result, save_options, switches), result)
 
     async def agenerate(self, prompt: str | ImageRequest, **params: Any) -> GenerationResult:
         """Run to the end and return the :class:`GenerationResult`."""
@@ -300,59 +531,76 @@ class Pipeline:
             switches=switches,
         )
         chunk_hooks = [call for _, call in ordered_calls(hook.on_chunk)]
-        post_hooks = [call for _, call in ordered_calls(hook.postprocess)]
+        post_hooks = ordered_calls(hook.postprocess)
+        deadline = _Deadline(request.deadline, provider.name) if request.deadline else None
         source: AsyncIterator[Chunk] | None = None
         held = contextlib.AsyncExitStack()
         try:
-            for _, on_request in ordered_calls(hook.on_request):
-                replaced = await await_me_maybe(
-                    on_request(request=context.request, context=context)
-                )
-                if isinstance(replaced, ImageRequest):
-                    context.request = replaced
-            checked = provider.validate(context.request)
-            if isinstance(checked, Prepared):
-                context.request, context.prepared = checked.request, checked.settings
-            else:
-                context.request = checked
-            slot = concurrency_slot(provider, context.request)
-            if slot is not None:
-                # Queued here, before anything is sent: see Provider.max_concurrency.
-                await held.enter_async_context(slot)
+            # Each stretch of waiting runs in the deadline's scope; the yields
+            # (where the consumer's code runs) stay outside it.
+            async with deadline.scope() if deadline else _NO_DEADLINE:
+                for _, on_request in ordered_calls(hook.on_request):
+                    replaced = await await_me_maybe(
+                        on_request(request=context.request, context=context)
+                    )
+                    if isinstance(replaced, ImageRequest):
+                        context.request = replaced
+                checked = provider.validate(context.request)
+                if isinstance(checked, Prepared):
+                    context.request, context.prepared = checked.request, checked.settings
+                else:
+                    context.request = checked
+                slot = concurrency_slot(provider, context.request)
+                if slot is not None:
+                    # Queued here, before anything is sent: see Provider.max_concurrency.
+                    await held.enter_async_context(slot)
             source = hook.stream(request=context.request, provider=provider, context=context)
             if source is None:
                 raise PluginError(
                     f"nothing can stream provider {provider.name!r}",
                     hint="it cannot stream and the fake_streaming plugin is disabled",
                 )
-            async for received in source:
-                chunk: Chunk = received
-                for func in chunk_hooks:
-                    replaced_chunk = func(chunk=chunk, context=context)
-                    if replaced_chunk is not None:
-                        chunk = cast(Chunk, replaced_chunk)
-                if isinstance(chunk, ImageFinal):
-                    for post in post_hooks:
-                        processed = await await_me_maybe(
-                            post(image=chunk, request=context.request, context=context)
-                        )
-                        if isinstance(processed, ImageFinal):
-                            chunk = processed
-                    if save_options is not None:
-                        await self._save(chunk, save_options, context, result)
+            next_chunk = aiter(source).__anext__
+            while True:
+                async with deadline.scope() if deadline else _NO_DEADLINE:
+                    try:
+                        chunk: Chunk = await next_chunk()
+                    except StopAsyncIteration:
+                        break
+                    for func in chunk_hooks:
+                        replaced_chunk = func(chunk=chunk, context=context)
+                        if replaced_chunk is not None:
+                            chunk = cast(Chunk, replaced_chunk)
+                    if isinstance(chunk, ImageFinal):
+                        for plugin_name, post in post_hooks:
+                            processed = await await_me_maybe(
+                                post(image=chunk, request=context.request, context=context)
+                            )
+                            if isinstance(processed, ImageFinal):
+                                chunk = processed
+                            elif processed is not None:
+                                chunk = _as_final(
+                                    processed, chunk, self._describe_hook(plugin_name)
+                                )
+                        if save_options is not None:
+                            await self._save(chunk, save_options, context, result)
                 result.add(chunk)
                 yield chunk
             if result.save_errors:
                 first = result.save_errors[0]
                 raise first if isinstance(first, SaveError) else SaveError(str(first))
-            for _, on_result in ordered_calls(hook.on_result):
-                await await_me_maybe(on_result(result=result, context=context))
+            async with deadline.scope() if deadline else _NO_DEADLINE:
+                for _, on_result in ordered_calls(hook.on_result):
+                    await await_me_maybe(on_result(result=result, context=context))
         except GeneratorExit:
             # The consumer stopped early: not an error, just clean up below.
             raise
         except BaseException as exc:
-            if isinstance(exc, ImagestreamError) and exc.partial is None:
-                exc.partial = result
+            if isinstance(exc, ImagestreamError):
+                if exc.partial is None:
+                    exc.partial = result
+                if request.options and isinstance(exc, _REFUSALS):
+                    _suggest_request_fields(exc, request.options)
             for plugin_name, on_error in ordered_calls(hook.on_error):
                 try:
                     await await_me_maybe(on_error(error=exc, context=context))
@@ -364,6 +612,12 @@ class Pipeline:
             if aclose is not None:
                 await _shielded(aclose())
             await _shielded(held.aclose())
+
+    def _describe_hook(self, plugin_name: str) -> str:
+        plugin = self.manager.get_plugin(plugin_name)
+        if isinstance(plugin, _PostprocessAdapter):
+            return repr(plugin)
+        return f"the postprocess hook of plugin {plugin_name!r}"
 
     async def _save(
         self, chunk: ImageFinal, options: SaveOptions, context: RunContext, result: GenerationResult
@@ -388,6 +642,96 @@ async def _shielded(awaitable: Awaitable[Any]) -> None:
         pass
     except Exception:  # cleanup failures never replace the real outcome
         pass
+
+
+_NO_DEADLINE: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+class _Deadline:
+    """A run's total time limit (``ImageRequest.deadline``), as an absolute loop time."""
+
+    __slots__ = ("at", "provider", "seconds")
+
+    def __init__(self, seconds: float, provider: str) -> None:
+        self.seconds = seconds
+        self.provider = provider
+        self.at = asyncio.get_running_loop().time() + seconds
+
+    def scope(self) -> _DeadlineScope:
+        return _DeadlineScope(self)
+
+
+class _DeadlineScope:
+    # asyncio.timeout_at for one stretch of the run. It never spans a yield of
+    # the run's generator: a cancellation there would land in the consumer's
+    # code, outside any handler of ours.
+
+    __slots__ = ("_deadline", "_timeout")
+
+    def __init__(self, deadline: _Deadline) -> None:
+        self._deadline = deadline
+        self._timeout = asyncio.timeout_at(deadline.at)
+
+    async def __aenter__(self) -> None:
+        await self._timeout.__aenter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            await self._timeout.__aexit__(exc_type, exc, tb)
+        except TimeoutError as timeout:
+            if not self._timeout.expired():
+                raise
+            seconds = self._deadline.seconds
+            raise APITimeoutError(
+                f"the run did not finish within its deadline of {seconds:g}s (deadline={seconds:g})",
+                provider=self._deadline.provider,
+                hint="pass a larger deadline=, or deadline=None for no limit; "
+                "the error's partial holds what arrived",
+            ) from timeout
+
+
+_REFUSALS = (ConfigurationError, ValidationError, InvalidRequestError)
+_REFUSAL_WORDS = (
+    "unknown",
+    "unrecogni",
+    "unexpected",
+    "unsupported",
+    "not supported",
+    "not allowed",
+    "extra",
+    "invalid",
+)
+_SUGGESTED_FIELDS = sorted(_REQUEST_FIELDS - {"options"})
+
+
+def _suggest_request_fields(error: ImagestreamError, options: Mapping[str, Any]) -> None:
+    """Add "did you mean 'steps'?" to an error that refuses an option named like a request field.
+
+    Keywords that are not request fields become provider options, so
+    ``step=5`` reaches the provider, which refuses an option it does not
+    know; the provider cannot know that a request field was meant.
+    """
+    text = error.message.lower()
+    if not any(word in text for word in _REFUSAL_WORDS):
+        return
+    import difflib  # only on this error path
+
+    guesses = []
+    for name in options:
+        if not isinstance(name, str) or not name or name in _REQUEST_FIELDS:
+            continue
+        if not re.search(rf"(?<![\w]){re.escape(name.lower())}(?![\w])", text):
+            continue
+        close = difflib.get_close_matches(name.lower(), _SUGGESTED_FIELDS, n=1, cutoff=0.7)
+        prefixed = [f for f in _SUGGESTED_FIELDS if len(name) >= 4 and f.startswith(name.lower())]
+        field = close[0] if close else prefixed[0] if prefixed else None
+        if field is not None:
+            guesses.append(
+                f"did you mean {field!r}? {name!r} is not a request field, "
+                "so it went to the provider as an option"
+            )
+    if guesses:
+        error.hint = "; ".join([*guesses, *([error.hint] if error.hint else [])])
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ValidationError
 
 __all__ = ["ImageRequest", "Secret", "parse_size"]
 
@@ -95,6 +96,23 @@ def _options(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value else {}
 
 
+def _seconds(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(
+            f"deadline must be a number of seconds, not {value!r}",
+            hint="e.g. deadline=120, or None for no deadline",
+        )
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValidationError(
+            f"deadline must be a positive, finite number of seconds, not {value!r}",
+            hint="pass deadline=None for no deadline",
+        )
+    return seconds
+
+
 @attrs.frozen
 class ImageRequest:
     """Everything a provider needs to make images.
@@ -118,6 +136,16 @@ class ImageRequest:
         api_key: The key (a :class:`Secret`; plain strings are wrapped).
         base_url: Where the provider's API lives (proxies, gateways, tests).
         timeout: Stall timeout in seconds between two chunks (``None``: default).
+            A run that keeps sending chunks never hits it.
+        deadline: Seconds for the whole run, from the start of iteration to
+            the last chunk, queueing for a concurrency slot included; a run
+            still going then fails with :class:`~imagestream.APITimeoutError`
+            whose ``partial`` holds what arrived. Off (``None``) by default,
+            because a generation can legitimately take minutes; set it when
+            a caller has a budget (a web request, a batch job). Must be
+            positive and finite: a value that is not a number raises
+            :class:`~imagestream.ConfigurationError`, one that is not
+            positive and finite :class:`~imagestream.ValidationError`.
         options: Provider-specific settings.
     """
 
@@ -135,6 +163,7 @@ class ImageRequest:
     api_key: Secret | None = attrs.field(default=None, converter=_to_secret)
     base_url: str | None = None
     timeout: float | None = None
+    deadline: float | None = attrs.field(default=None, converter=_seconds)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
 
     @property
