@@ -133,7 +133,7 @@ class MissingAPIKeyError(ConfigurationError):
     def __init__(self, provider: str, env_var: str) -> None:
         super().__init__(
             f"{provider}: no API key",
-            hint=f"set {env_var}, or pass --key / api_key=",
+            hint=f"set {env_var}, run 'imagestream keys set {provider}', or pass --key / api_key=",
         )
         self.provider = provider
         self.env_var = env_var

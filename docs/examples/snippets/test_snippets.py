@@ -239,7 +239,9 @@ def test_sketch_without_a_key_fails_before_any_call(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("SKETCH_API_KEY", raising=False)
     with pytest.raises(imagestream.MissingAPIKeyError, match="no API key") as caught:
         pipeline().generate("a blue square", base_url="http://127.0.0.1:9")
-    assert caught.value.hint == "set SKETCH_API_KEY, or pass --key / api_key="
+    assert caught.value.hint == (
+        "set SKETCH_API_KEY, run 'imagestream keys set sketch', or pass --key / api_key="
+    )
 
 
 @pytest.mark.parametrize(
