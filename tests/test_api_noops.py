@@ -13,6 +13,7 @@ import io
 import math
 import subprocess
 import sys
+import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -189,6 +190,24 @@ def test_an_object_with_no_hook_is_refused() -> None:
         Pipeline(ScriptedProvider("s"), middleware=[Nothing()])
 
 
+def test_module_plugins_are_checked_for_the_functions_they_define() -> None:
+    source = (
+        "import imagestream\n"
+        "from imagestream import stream  # imported, not a hook\n"
+        "@imagestream.hookimpl\n"
+        "def on_request(request, context):\n"
+        "    return None\n"
+    )
+    good = types.ModuleType("good_plugin")
+    exec(source, good.__dict__)
+    Pipeline(ScriptedProvider("s"), plugins=[good])
+
+    bad = types.ModuleType("bad_plugin")
+    exec(source + "def on_error(error, context):\n    pass\n", bad.__dict__)
+    with pytest.raises(PluginError, match=r"module 'bad_plugin' has on_error\(\)"):
+        Pipeline(ScriptedProvider("s"), plugins=[bad])
+
+
 def test_a_provider_given_as_middleware_is_refused() -> None:
     with pytest.raises(PluginError, match="is a provider"):
         Pipeline(middleware=[ScriptedProvider("s")])
@@ -284,7 +303,7 @@ async def test_pipeline_stream_takes_a_provider_object_per_run() -> None:
 async def test_anything_else_as_provider_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="int"):
         imagestream.stream("x", provider=42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="not type"):
+    with pytest.raises(TypeError, match=r"pass an instance, ScriptedProvider\(\)"):
         imagestream.get_provider(ScriptedProvider)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Pipeline(object())  # type: ignore[arg-type]
@@ -590,6 +609,16 @@ async def test_a_slow_consumer_gets_the_timeout_error_not_a_cancellation() -> No
     await asyncio.sleep(0)
     current = asyncio.current_task()
     assert current is not None and current.cancelling() == 0
+
+
+async def test_leaving_early_under_a_deadline_closes_the_provider() -> None:
+    provider = Slow()
+    stream = Pipeline(provider).stream("x", deadline=5)
+    async with stream:
+        async for chunk in stream:
+            assert chunk.kind == "text_delta"
+            break
+    assert provider.closed
 
 
 async def test_the_provider_own_timeout_errors_are_not_taken_for_the_deadline() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._pipeline import ChunkStream, Pipeline, run_sync
+from ._pipeline import ChunkStream, Pipeline, check_provider_argument, run_sync
 from ._plugins import PluginManager, get_plugin_manager
 from ._provider import Provider
 
@@ -86,12 +86,9 @@ def get_provider(name: str | Provider | None = None) -> Provider:
         UnknownProviderError: No installed plugin registered that name.
         TypeError: ``name`` is neither a name, a :class:`Provider` nor ``None``.
     """
+    check_provider_argument(name)
     if isinstance(name, Provider):
         return name
-    if name is not None and not isinstance(name, str):
-        raise TypeError(
-            f"provider must be a provider name, a Provider object or None, not {type(name).__name__}"
-        )
     return get_plugin_manager().registry.provider(name)
 
 

@@ -15,7 +15,7 @@ import contextlib
 import inspect
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
 
 import attrs
@@ -183,6 +183,9 @@ def _check_plugin(plugin: object, role: str) -> None:
         value = getattr(plugin, name, None)
         if value is None or not callable(value) or hasattr(value, _IMPL_MARK):
             continue
+        if inspect.ismodule(plugin) and getattr(value, "__module__", None) != plugin.__name__:
+            continue  # imported into the module (``from imagestream import stream``), not defined
+
         if getattr(type(plugin), name, None) is getattr(Middleware, name, object()):
             continue  # the protocol's do-nothing default, deliberately not a hook
         unmarked.append(name)
@@ -195,12 +198,18 @@ def _check_plugin(plugin: object, role: str) -> None:
         )
 
 
-def _check_provider_argument(provider: object) -> None:
-    if provider is not None and not isinstance(provider, str | Provider):
+def check_provider_argument(provider: object) -> None:
+    """Refuse a ``provider=`` that is neither a name, a :class:`Provider` nor ``None``."""
+    if provider is None or isinstance(provider, str | Provider):
+        return
+    if isinstance(provider, type) and issubclass(provider, Provider):
         raise TypeError(
-            "provider must be a provider name, a Provider object or None, "
-            f"not {type(provider).__name__}"
+            f"provider {provider.__name__} is a class: pass an instance, {provider.__name__}()"
         )
+    raise TypeError(
+        "provider must be a provider name, a Provider object or None, "
+        f"not {type(provider).__name__}"
+    )
 
 
 def _describe(plugin: object) -> str:
@@ -375,7 +384,7 @@ class Pipeline:
         http: HttpClient | None = None,
         **defaults: Any,
     ) -> None:
-        _check_provider_argument(provider)
+        check_provider_argument(provider)
         middleware, plugins, postprocessors = list(middleware), list(plugins), list(postprocessors)
         self._provider = provider
         self._decoders = dict(decoders or {})
@@ -439,7 +448,7 @@ class Pipeline:
 
     def provider(self, name: str | Provider | None = None) -> Provider:
         """The provider for a request naming ``name`` (a :class:`Provider` is returned as it is)."""
-        _check_provider_argument(name)
+        check_provider_argument(name)
         if isinstance(name, Provider):
             return name
         if isinstance(self._provider, Provider) and name in (None, self._provider.name):
@@ -477,7 +486,7 @@ class Pipeline:
         switches = {**self._switch_defaults}
         switches.update({name: params.pop(name) for name in SWITCHES if name in params})
         chosen = params.pop("provider", None)
-        _check_provider_argument(chosen)
+        check_provider_argument(chosen)
         request = build_request(prompt, self.defaults, params)
         if chosen is None:
             chosen = request.provider  # a whole ImageRequest may name it
@@ -534,10 +543,11 @@ class Pipeline:
         post_hooks = ordered_calls(hook.postprocess)
         deadline = _Deadline(request.deadline, provider.name) if request.deadline else None
         source: AsyncIterator[Chunk] | None = None
+        bounded: AsyncGenerator[Chunk, None] | None = None
         held = contextlib.AsyncExitStack()
         try:
-            # Each stretch of waiting runs in the deadline's scope; the yields
-            # (where the consumer's code runs) stay outside it.
+            # With a deadline, each stretch of waiting runs in its scope; the
+            # yields (where the consumer's code runs) stay outside it.
             async with deadline.scope() if deadline else _NO_DEADLINE:
                 for _, on_request in ordered_calls(hook.on_request):
                     replaced = await await_me_maybe(
@@ -560,18 +570,16 @@ class Pipeline:
                     f"nothing can stream provider {provider.name!r}",
                     hint="it cannot stream and the fake_streaming plugin is disabled",
                 )
-            next_chunk = aiter(source).__anext__
-            while True:
-                async with deadline.scope() if deadline else _NO_DEADLINE:
-                    try:
-                        chunk: Chunk = await next_chunk()
-                    except StopAsyncIteration:
-                        break
-                    for func in chunk_hooks:
-                        replaced_chunk = func(chunk=chunk, context=context)
-                        if replaced_chunk is not None:
-                            chunk = cast(Chunk, replaced_chunk)
-                    if isinstance(chunk, ImageFinal):
+            if deadline is not None:
+                bounded = deadline.bound(source)
+            async for received in source if bounded is None else bounded:
+                chunk: Chunk = received
+                for func in chunk_hooks:
+                    replaced_chunk = func(chunk=chunk, context=context)
+                    if replaced_chunk is not None:
+                        chunk = cast(Chunk, replaced_chunk)
+                if isinstance(chunk, ImageFinal):
+                    async with deadline.scope() if deadline else _NO_DEADLINE:
                         for plugin_name, post in post_hooks:
                             processed = await await_me_maybe(
                                 post(image=chunk, request=context.request, context=context)
@@ -608,6 +616,8 @@ class Pipeline:
                     context.logger.exception("on_error hook %s failed", plugin_name)
             raise
         finally:
+            if bounded is not None:
+                await _shielded(bounded.aclose())
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await _shielded(aclose())
@@ -659,6 +669,17 @@ class _Deadline:
 
     def scope(self) -> _DeadlineScope:
         return _DeadlineScope(self)
+
+    async def bound(self, source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+        """``source``'s items, each wait for one in the deadline's scope (never a yield)."""
+        iterator = aiter(source)
+        while True:
+            async with _DeadlineScope(self):
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+            yield item
 
 
 class _DeadlineScope:
