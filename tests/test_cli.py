@@ -54,7 +54,8 @@ def test_generate_json_reports_and_saves(tmp_path: Path) -> None:
     assert report["previews"] == 5
     assert "red circle" in report["text"]
     (image,) = report["images"]
-    assert set(image) == {"path", "mime_type", "width", "height", "bytes", "sha256"}
+    assert set(image) == {"path", "mime_type", "width", "height", "bytes", "sha256", "seed"}
+    assert image["seed"] == 3
     path = Path(image["path"])
     assert path.parent == tmp_path and path.name.startswith("image-") and path.suffix == ".png"
     data = path.read_bytes()
@@ -124,7 +125,7 @@ def test_format_and_n(tmp_path: Path) -> None:
     [
         (["--size", "huge"], "size 'huge' is not WIDTHxHEIGHT"),
         (["-p", "nosuch"], "no provider named 'nosuch'"),
-        (["-o", "colour", "red"], "unknown option(s) colour"),
+        (["-o", "colour", "red"], "unknown option 'colour'"),
         (["-m", "sdxl"], "unknown model 'sdxl'"),
     ],
 )

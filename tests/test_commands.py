@@ -49,10 +49,11 @@ def test_a_plugin_command_runs_and_is_listed(fresh: None) -> None:
     assert "generate" in listing
 
 
-def test_unknown_commands_still_fail_cleanly(fresh: None) -> None:
-    done = CliRunner().invoke(main, ["nosuch"])
+def test_misspelt_commands_still_fail_cleanly(fresh: None) -> None:
+    imagestream.register_plugin(_plugin(hello), "greeter")
+    done = CliRunner().invoke(main, ["helo", "world"])
     assert done.exit_code == 2
-    assert "No such command 'nosuch'" in done.output
+    assert "No such command 'helo'. Did you mean 'hello'?" in done.output
 
 
 @pytest.mark.parametrize(

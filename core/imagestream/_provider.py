@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Required, TypedDict
 
 import attrs
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ._context import RunContext
     from ._request import ImageRequest, Secret
 
-__all__ = ["ModelInfo", "Prepared", "Pricing", "Provider", "ProviderResponse"]
+__all__ = ["ModelInfo", "OptionSpec", "Prepared", "Pricing", "Provider", "ProviderResponse"]
 
 
 @attrs.frozen
@@ -85,6 +85,30 @@ class ModelInfo:
     description: str = ""
     streams_previews: bool = False
     pricing: Pricing | None = None
+
+
+class OptionSpec(TypedDict, total=False):
+    """How one provider option (``-o NAME VALUE``) reads, for ``imagestream models --options``.
+
+    Only ``type`` is required; give what applies.
+
+    Keys:
+        type: ``"integer"``, ``"number"``, ``"flag"``, ``"text"``, ``"choice"``,
+            ``"size"``, ``"list"``, ``"mapping"`` or ``"input"`` (a file, bytes,
+            base64 or a ``data:`` URL).
+        description: One line: what it does, and for which models.
+        default: The value used when the option is not given.
+        choices: The accepted words, for ``"choice"``.
+        min: The smallest accepted number.
+        max: The largest accepted number.
+    """
+
+    type: Required[str]
+    description: str
+    default: object
+    choices: Sequence[str]
+    min: float
+    max: float
 
 
 @attrs.frozen
@@ -156,6 +180,11 @@ class Provider:
         models: The models it knows; any other id is passed through unless
             :meth:`validate` refuses it.
         default_model: Used when the request names none.
+        options: The options it accepts (``-o NAME VALUE``): a dict from
+            each name to a dict with ``type`` and, where they apply,
+            ``description``, ``default``, ``choices``, ``min`` and ``max``
+            (optional: it is what ``imagestream models --options`` shows;
+            :meth:`validate` still decides).
         key_env: Environment variable that holds the API key, if one is needed.
         key_aliases: Other variables read, in order, when ``key_env`` is unset
             (names other tools use for the same key).
@@ -168,6 +197,7 @@ class Provider:
     description: ClassVar[str] = ""
     models: ClassVar[Sequence[ModelInfo]] = ()
     default_model: ClassVar[str | None] = None
+    options: ClassVar[Mapping[str, OptionSpec]] = {}
     key_env: ClassVar[str | None] = None
     key_aliases: ClassVar[Sequence[str]] = ()
     max_concurrency: ClassVar[int | None] = None

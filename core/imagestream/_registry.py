@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._hookcall import ordered_calls
 from ._options import did_you_mean
-from .errors import PluginError, UnknownDecoderError, UnknownProviderError
+from .errors import ConfigurationError, PluginError, UnknownDecoderError, UnknownProviderError
 
 if TYPE_CHECKING:
     import click
 
     from ._decoding import Decoder, DecoderFactory
-    from ._plugins import PluginManager
+    from ._plugins import PluginInfo, PluginManager
     from ._provider import Provider
 
 __all__ = ["CORE_COMMANDS", "DEFAULT_PROVIDER", "Registry"]
@@ -32,7 +32,7 @@ _COMMAND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 T = TypeVar("T")
 
-CORE_COMMANDS = frozenset({"generate", "providers", "plugins"})
+CORE_COMMANDS = frozenset({"generate", "providers", "plugins", "models", "keys", "logs", "cache"})
 """Subcommands the core defines; no plugin may register these names."""
 
 
@@ -62,20 +62,41 @@ class Registry:
         """The provider called ``name`` (``None``: the default provider).
 
         Raises:
-            UnknownProviderError: Nothing registered that name; the message
-                lists what is installed.
+            UnknownProviderError: Nothing registered that name. The message
+                says so when a plugin of that name is installed but failed
+                to load or is disabled; otherwise it lists what is installed
+                and suggests the closest name, or the package to install.
         """
         table = self._provider_table()
         wanted = name or DEFAULT_PROVIDER
         if wanted in table:
             return table[wanted][0]
-        known = ", ".join(sorted(table)) or "none"
-        guess = did_you_mean(wanted, table)
-        raise UnknownProviderError(
-            f"no provider named {wanted!r} (installed: {known})",
-            hint=f"did you mean {guess!r}?"
+        raise _missing_provider(wanted, sorted(table), self._manager.plugin_infos())
+
+    def provider_for_model(self, model_id: str) -> Provider:
+        """The one installed provider whose :attr:`~imagestream.Provider.models` list ``model_id``.
+
+        Raises:
+            ConfigurationError: No provider lists it (with the closest listed
+                model), or more than one does (naming them all).
+        """
+        table = self._provider_table()
+        owners = sorted(name for name, (provider, _) in table.items() if _lists(provider, model_id))
+        if len(owners) == 1:
+            return table[owners[0]][0]
+        if owners:
+            named = " and ".join(repr(owner) for owner in owners)
+            raise ConfigurationError(
+                f"model {model_id!r} is offered by {named}",
+                hint="name the provider: " + " or ".join(f"-p {owner}" for owner in owners),
+            )
+        listed = {m.id: name for name, (provider, _) in table.items() for m in provider.models}
+        guess = did_you_mean(model_id, listed)
+        raise ConfigurationError(
+            f"unknown model {model_id!r}: no installed provider lists it",
+            hint=f"did you mean {guess!r} ({listed[guess]})?"
             if guess
-            else f"pip install imagestream-{wanted}, or run 'imagestream plugins' to see failures",
+            else "'imagestream models' lists them; for an unlisted id, name its provider with -p",
         )
 
     def _provider_table(self) -> dict[str, tuple[Provider, str]]:
@@ -200,6 +221,50 @@ class Registry:
                 call(register=make_register(plugin_name))
             except Exception as exc:
                 self._manager.report_failure(plugin_name, exc)
+
+
+def _lists(provider: Provider, model_id: str) -> bool:
+    return any(model.id == model_id for model in provider.models)
+
+
+def _plugin_for(name: str, infos: list[PluginInfo]) -> PluginInfo | None:
+    """The installed plugin that would provide ``name``: same entry point or package name."""
+    packages = {f"imagestream-{name}", f"imagestream_{name}"}
+    return next(
+        (info for info in infos if info.name == name or info.distribution in packages), None
+    )
+
+
+def _missing_provider(
+    wanted: str, installed: list[str], infos: list[PluginInfo]
+) -> UnknownProviderError:
+    """The error for a provider name nothing registered, saying why as precisely as known."""
+    plugin = _plugin_for(wanted, infos)
+    if plugin is not None and plugin.status == "failed":
+        return UnknownProviderError(
+            f"provider {wanted!r} is installed but failed to load: {plugin.error}",
+            hint="see `imagestream plugins`",
+        )
+    if plugin is not None and plugin.status == "disabled":
+        return UnknownProviderError(
+            f"provider {wanted!r} is installed but disabled",
+            hint="remove it from IMAGESTREAM_DISABLE_PLUGINS",
+        )
+    broken = [info.name for info in infos if info.status != "loaded" and not info.builtin]
+    # A name close to one that is installed is a typo: never tell to pip install it.
+    guess = did_you_mean(wanted, [*installed, *broken])
+    if guess:
+        hint = f"did you mean {guess!r}?"
+    else:
+        hint = f"pip install imagestream-{wanted}"
+        failed = [info.name for info in infos if info.status == "failed"]
+        if failed:
+            hint += (
+                f"; plugins that failed to load: {', '.join(failed)} (see `imagestream plugins`)"
+            )
+    return UnknownProviderError(
+        f"no provider named {wanted!r} (installed: {', '.join(installed) or 'none'})", hint=hint
+    )
 
 
 def _claim(table: dict[str, tuple[T, str]], kind: str, name: str, value: T, plugin: str) -> None:

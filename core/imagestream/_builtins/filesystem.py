@@ -30,13 +30,19 @@ def save_image(image: ImageFinal, options: SaveOptions, *, index: int = 0) -> Sa
     data = image.image.data
     mime = sniff_mime(data)
     target: Path
-    if options.output is not None:
-        target = numbered(fix_suffix(options.output, data), index)
-    elif options.filename is not None:
-        target = numbered(fix_suffix(safe_join(options.out_dir, options.filename), data), index)
+    overwrite = options.overwrite
+    named = options.output
+    if named is None and options.filename is not None:
+        named = safe_join(options.out_dir, options.filename)
+    if named is not None:
+        fixed = fix_suffix(named, data)
+        target = numbered(fixed, index)
+        # overwrite replaces the file that was named, never another: a name
+        # whose suffix had to change to match the bytes was not asked for.
+        overwrite = overwrite and fixed == named
     else:
         target = safe_join(options.out_dir, default_name(mime, sample=index))
-    written = write_atomic(target, data, overwrite=options.overwrite)
+    written = write_atomic(target, data, overwrite=overwrite)
     size = image_size(data, mime)
     return SavedImage(
         path=written,

@@ -4,18 +4,26 @@ The core's subcommands are imported only when they run. Plugins add their
 own through the ``register_commands`` hook; those are looked up only when a
 command that is not the core's is asked for, or when the commands are listed
 (``--help``), so running a core command never loads plugin code for it.
+
+``generate`` is the default command, as ``prompt`` is llm's: when the first
+argument is neither a command nor an option of the group itself,
+``imagestream "a red circle"`` runs ``imagestream generate "a red circle"``.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
 
 from ._errors import reported_errors
 
-__all__ = ["main", "reported_errors"]
+__all__ = ["DEFAULT_COMMAND", "main", "reported_errors", "stdin_is_terminal"]
+
+DEFAULT_COMMAND = "generate"
+"""The command run when the first argument names none."""
 
 # name -> (module, attribute, one-line help shown by --help without importing)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -47,8 +55,51 @@ def _plugin_commands() -> dict[str, click.Command]:
         return get_plugin_manager().registry.commands
 
 
+def stdin_is_terminal() -> bool:
+    """True when standard input is a terminal, so nothing was piped in."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
 class LazyGroup(click.Group):
-    """A group whose core commands are imported on first use, and plugins' looked up."""
+    """A group whose core commands are imported on first use, and plugins' looked up.
+
+    It runs :data:`DEFAULT_COMMAND` when the arguments name no command.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if self._runs_default(ctx, args):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def _runs_default(self, ctx: click.Context, args: list[str]) -> bool:
+        if not args:
+            # Bare 'imagestream' shows the help, unless a prompt is piped in.
+            return not ctx.resilient_parsing and not stdin_is_terminal()
+        first = args[0]
+        if first.startswith("-"):
+            own = {opt for param in self.get_params(ctx) for opt in param.opts}
+            return first not in own  # an option of generate, or a prompt after '--'
+        if first in _COMMANDS:
+            return False
+        if first.split() != [first]:
+            return True  # words with spaces: a prompt, never a command name
+        if first in _plugin_commands():
+            return False
+        # One word close to a command is a typo (resolve_command says so); any other is a prompt.
+        return _closest(first, self.list_commands(ctx)) is None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        unknown = not name.startswith("-") and self.get_command(ctx, name) is None
+        if unknown and not ctx.resilient_parsing:
+            message = f"No such command {name!r}."
+            guess = _closest(name, self.list_commands(ctx))
+            if guess:
+                message += f" Did you mean {guess!r}?"
+            raise click.UsageError(message, ctx)
+        return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*_COMMANDS, *_plugin_commands()})
@@ -74,10 +125,22 @@ def _short_help(command: click.Command) -> str:
     return command.get_short_help_str(limit=60)
 
 
+def _closest(name: str, known: list[str]) -> str | None:
+    from .._options import did_you_mean
+
+    return did_you_mean(name, known)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="imagestream", message="imagestream %(version)s")
 def main(**_: Any) -> None:
     """Stream image generation from any AI provider through one chunk protocol.
 
-    Try:  imagestream generate "a simple red circle"
+    COMMAND defaults to generate, so a prompt alone generates.
+
+    Examples:
+
+    \b
+      imagestream "a simple red circle"
+      imagestream models --options
     """

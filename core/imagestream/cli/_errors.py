@@ -1,10 +1,17 @@
-"""How the CLI reports errors: one clear line, a hint, no traceback unless --verbose."""
+"""How the CLI reports errors: one clear line, a hint, no traceback unless --verbose.
+
+With ``--json`` the same facts also go to stdout as ``{"error": {"type",
+"message", "hint"}}``, so a script reads one JSON object whatever happened. Broken
+plugins are one warning line each on stderr, not Python's warning format.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import click
 
@@ -14,27 +21,84 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+def _fail(
+    kind: str, message: str, hint: str | None, *, as_json: bool, code: int = EXIT_ERROR
+) -> NoReturn:
+    # stderr always gets the line for people; with --json, stdout gets the facts for scripts.
+    click.echo(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+    if as_json:
+        error = {"type": kind, "message": message, "hint": hint}
+        click.echo(json.dumps({"error": error}))
+    sys.exit(code)
+
+
 @contextmanager
-def reported_errors(verbose: bool) -> Iterator[None]:
-    """Turn exceptions into one line on stderr and a non-zero exit."""
+def reported_errors(verbose: bool, *, as_json: bool = False) -> Iterator[None]:
+    """Turn exceptions into one line on stderr (and a JSON error on stdout) and a non-zero exit."""
     try:
         yield
     except ImagestreamError as exc:
         if verbose:
             raise
-        line = f"error: {exc.message}"
-        if exc.hint:
-            line += f"\n  hint: {exc.hint}"
-        click.echo(line, err=True)
-        sys.exit(EXIT_ERROR)
+        _fail(type(exc).__name__, exc.message, exc.hint, as_json=as_json)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except (click.ClickException, click.exceptions.Exit, SystemExit):
+        _fail("KeyboardInterrupt", "interrupted", None, as_json=as_json, code=EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        if not as_json:
+            raise
+        _fail(type(exc).__name__, exc.format_message(), None, as_json=True, code=exc.exit_code)
+    except (click.exceptions.Exit, SystemExit):
         raise
     except Exception as exc:
         if verbose:
             raise
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
-        click.echo("  hint: run again with --verbose for the traceback, and report it", err=True)
-        sys.exit(EXIT_ERROR)
+        _fail(
+            type(exc).__name__,
+            f"unexpected {type(exc).__name__}: {exc}",
+            "run again with --verbose for the traceback, and report it",
+            as_json=as_json,
+        )
+
+
+class PluginFailures:
+    """Says once, in one line on stderr, that a plugin failed to load.
+
+    The loader's Python warnings are silenced around a command (see
+    :func:`quiet_plugin_warnings`); this reads the failures from the plugin
+    manager instead, so a failure is told however early it happened.
+
+    Args:
+        quiet: Say nothing (``-q``).
+    """
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self._told: set[str] = set()
+
+    def report(self) -> None:
+        """Print a line for each failed plugin not yet reported."""
+        from .._plugins import get_plugin_manager
+
+        for info in get_plugin_manager().plugin_infos():
+            if info.status != "failed" or info.name in self._told:
+                continue
+            self._told.add(info.name)
+            if not self.quiet:
+                reason = (info.error or "unknown error").strip().splitlines()[0]
+                click.echo(
+                    f"warning: plugin {info.name!r} failed to load and was skipped: {reason}"
+                    " (see `imagestream plugins`)",
+                    err=True,
+                )
+
+
+@contextmanager
+def quiet_plugin_warnings() -> Iterator[None]:
+    """Silence the loader's ``PluginWarning`` (:class:`PluginFailures` reports failures)."""
+    import warnings
+
+    from .._plugins import PluginWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        yield

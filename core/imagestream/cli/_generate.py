@@ -1,17 +1,21 @@
-"""``imagestream generate PROMPT``."""
+"""``imagestream generate PROMPT``, the default command."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._errors import reported_errors
+from ._errors import PluginFailures, quiet_plugin_warnings, reported_errors
 from ._progress import ProgressDisplay
+
+# The formats an --output extension asks for; other extensions ask for none.
+_EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 
 def _option_value(raw: str) -> Any:
@@ -31,13 +35,67 @@ def _human_size(size: int) -> str:
     return f"{value:.1f} GB"
 
 
+def _read_prompt(prompt: str | None) -> str:
+    """PROMPT, or standard input when it is ``-`` or absent with input piped in."""
+    from . import stdin_is_terminal
+
+    if prompt == "-" or (prompt is None and not stdin_is_terminal()):
+        return sys.stdin.read().strip() if sys.stdin is not None else ""
+    if prompt is None:
+        raise click.UsageError(
+            "no PROMPT: give it as an argument, or pipe it in (echo 'a red circle' | imagestream -)",
+            click.get_current_context(silent=True),
+        )
+    return prompt
+
+
+def _output_format(output: Path | None, given: str | None) -> str | None:
+    """The format to ask the provider for: ``--format``, else the one ``--output``'s extension names.
+
+    The provider is asked for it rather than the image converted afterwards:
+    the core converts no formats (that would need Pillow).
+    """
+    from ..errors import ConfigurationError
+
+    if output is None:
+        return given
+    if output.name in ("", ".", ".."):
+        raise ConfigurationError(f"--output needs a file name, not {str(output)!r}")
+    implied = _EXTENSION_FORMATS.get(output.suffix.lower())
+    if given is None or implied is None:
+        return given or implied
+    wanted = given.strip().lower()
+    if (wanted if wanted != "jpg" else "jpeg") != implied:
+        raise ConfigurationError(
+            f"--output {output.name} asks for {implied} but --format asks for {given}",
+            hint=f"drop --format, or give --output the extension of {given}",
+        )
+    return given
+
+
+def _provider_for_model(model: str) -> str:
+    """The installed provider that lists ``model`` (``-m`` without ``-p``)."""
+    from .._plugins import get_plugin_manager
+
+    return get_plugin_manager().registry.provider_for_model(model).name
+
+
 @click.command()
-@click.argument("prompt")
-@click.option("-p", "--provider", help="Provider name (default: procedural, offline).")
+@click.argument("prompt", required=False)
+@click.option(
+    "-p",
+    "--provider",
+    help="Provider name (default: the one that lists -m's model, else procedural, offline).",
+)
 @click.option("-m", "--model", help="Model id (default: the provider's).")
 @click.option("--size", help="WIDTHxHEIGHT, 'auto', or a provider's named size.")
 @click.option("--steps", type=click.IntRange(min=1), help="Sampler steps.")
-@click.option("--seed", type=int, help="Seed, for reproducible images.")
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed of the first image; with -n the next get SEED+1, SEED+2, ... "
+    "(default: random, reported with each image).",
+)
 @click.option(
     "-n", "n", type=click.IntRange(min=1), default=1, show_default=True, help="Number of images."
 )
@@ -46,7 +104,11 @@ def _human_size(size: int) -> str:
     type=click.IntRange(min=0),
     help="Partial images to stream, where supported.",
 )
-@click.option("--format", "output_format", help="Output format: png, jpeg or webp.")
+@click.option(
+    "--format",
+    "output_format",
+    help="Output format: png, jpeg or webp (default: --output's extension, else the provider's).",
+)
 @click.option(
     "-o",
     "--option",
@@ -54,10 +116,13 @@ def _human_size(size: int) -> str:
     multiple=True,
     type=(str, str),
     metavar="KEY VALUE",
-    help="Provider option (repeatable), e.g. -o quality high.",
+    help="Provider option (repeatable), e.g. -o preview_format webp; "
+    "'imagestream models --options' lists them.",
 )
 @click.option(
-    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Save to this file."
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save to this file; its extension picks the format.",
 )
 @click.option(
     "--out-dir",
@@ -67,15 +132,31 @@ def _human_size(size: int) -> str:
     help="Directory for generated file names.",
 )
 @click.option(
-    "--overwrite", is_flag=True, help="Replace existing files instead of picking a free name."
+    "--overwrite",
+    is_flag=True,
+    help="Replace the file named by --output instead of picking a free name.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stall timeout: fail when nothing arrives for this long.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Fail when the whole run takes longer than this (default: no limit).",
 )
 @click.option("--base-url", help="API base URL (proxies, gateways, local servers).")
 @click.option("--key", help="API key (default: the provider's environment variable).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary on stderr.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress, summary or plugin warnings on stderr."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout at the end.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs.")
 def generate(
-    prompt: str,
+    prompt: str | None,
     provider: str | None,
     model: str | None,
     size: str | None,
@@ -88,50 +169,70 @@ def generate(
     output: Path | None,
     out_dir: Path,
     overwrite: bool,
+    timeout: float | None,
+    deadline: float | None,
     base_url: str | None,
     key: str | None,
     quiet: bool,
     as_json: bool,
     verbose: bool,
 ) -> None:
-    """Generate images for PROMPT, streaming previews, and save them."""
+    """Generate images for PROMPT, streaming previews, and save them.
+
+    This is the default command: 'imagestream PROMPT' runs it. PROMPT is read
+    from standard input when it is '-', or when it is left out and input is
+    piped in. With --json a failure is printed as {"error": {"type",
+    "message", "hint"}} on stdout.
+
+    Examples:
+
+    \b
+      imagestream "a simple red circle"
+      imagestream "a lighthouse at dusk" -n 2 --seed 7 --output lighthouse.webp
+      echo "a blue square on yellow" | imagestream - --size 256x256 -o preview_format png
+    """
     if verbose:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    params: dict[str, Any] = {
-        "provider": provider,
-        "model": model,
-        "size": size,
-        "steps": steps,
-        "seed": seed,
-        "n": n,
-        "partial_images": partial_images,
-        "output_format": output_format,
-        "base_url": base_url,
-        "api_key": key,
-        "options": {name: _option_value(value) for name, value in options},
-    }
-    params = {name: value for name, value in params.items() if value is not None}
-    with reported_errors(verbose):
-        from .._saving import SaveOptions
+    failures = PluginFailures(quiet=quiet)
+    with reported_errors(verbose, as_json=as_json), quiet_plugin_warnings():
+        text = _read_prompt(prompt)
+        params: dict[str, Any] = {
+            "provider": provider,
+            "model": model,
+            "size": size,
+            "steps": steps,
+            "seed": seed,
+            "n": n,
+            "partial_images": partial_images,
+            "output_format": _output_format(output, output_format),
+            "base_url": base_url,
+            "api_key": key,
+            "timeout": timeout,
+            "deadline": deadline,
+            "options": {name: _option_value(value) for name, value in options},
+        }
+        params = {name: value for name, value in params.items() if value is not None}
+        try:
+            if model is not None and provider is None:
+                params["provider"] = _provider_for_model(model)
+            failures.report()
+            from .._saving import SaveOptions
 
-        save = SaveOptions(out_dir=out_dir, output=output, overwrite=overwrite)
-        started = time.perf_counter()
-        result = asyncio.run(_run(prompt, params, save, show_progress=not quiet))
-        elapsed = time.perf_counter() - started
+            save = SaveOptions(out_dir=out_dir, output=output, overwrite=overwrite)
+            started = time.perf_counter()
+            result = asyncio.run(_run(text, params, save, show_progress=not quiet))
+            elapsed = time.perf_counter() - started
+        finally:
+            failures.report()
         if as_json:
             click.echo(json.dumps(_summary(result), indent=None))
         elif result.text.strip() and not quiet:
             # What the model said (a caption, an answer next to its images).
             click.echo(result.text.strip())
         if not quiet:
-            for saved in result.saved:
-                dims = f"{saved.width}x{saved.height} " if saved.width else ""
-                click.echo(
-                    f"saved {saved.path} ({dims}{saved.mime_type}, {_human_size(saved.bytes)}) in {elapsed:.2f}s",
-                    err=True,
-                )
+            _print_saved(result, output, elapsed)
 
 
 async def _run(prompt: str, params: dict[str, Any], save: Any, *, show_progress: bool) -> Any:
@@ -145,15 +246,38 @@ async def _run(prompt: str, params: dict[str, Any], save: Any, *, show_progress:
     return chunks.result
 
 
+def _seeds(result: Any) -> dict[int, int | None]:
+    """Each sample's seed, as the provider reported it on the final image."""
+    return {image.sample: image.seed for image in result.images}
+
+
+def _print_saved(result: Any, output: Path | None, elapsed: float) -> None:
+    seeds = _seeds(result)
+    for saved in result.saved:
+        details = [f"{saved.width}x{saved.height} {saved.mime_type}" if saved.width else None]
+        details.append(_human_size(saved.bytes))
+        seed = seeds.get(saved.sample)
+        details.append(f"seed {seed}" if seed is not None else None)
+        listed = ", ".join(part for part in details if part)
+        click.echo(f"saved {saved.path} ({listed}) in {elapsed:.2f}s", err=True)
+        asked = output.suffix.lower() if output is not None else ""
+        if asked in _EXTENSION_FORMATS and saved.path.suffix.lower() != asked:
+            click.echo(
+                f"  note: the provider sent {saved.mime_type}, not the {asked} --output asked for",
+                err=True,
+            )
+
+
 def _summary(result: Any) -> dict[str, Any]:
     from .._convert import converter
 
+    seeds = _seeds(result)
+    keys = {"path", "mime_type", "width", "height", "bytes", "sha256"}
     return {
         "images": [
             {
-                k: v
-                for k, v in saved.as_dict().items()
-                if k in {"path", "mime_type", "width", "height", "bytes", "sha256"}
+                **{k: v for k, v in saved.as_dict().items() if k in keys},
+                "seed": seeds.get(saved.sample),
             }
             for saved in result.saved
         ],

@@ -47,12 +47,17 @@ def resolve_base_url(given: str | None) -> str:
         ConfigurationError: The URL is not ``http(s)://host/...``.
     """
     url = (given or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    hint = "e.g. --base-url https://api.openai.com/v1"
+    try:
+        parts = urlsplit(url)
+        # Read here, so a bad port or host fails now, not inside the HTTP client.
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:
         raise ConfigurationError(
-            "openai: base_url must be an http:// or https:// URL",
-            hint="e.g. --base-url https://api.openai.com/v1",
-        )
+            f"openai: base_url {url!r} is not a URL: {exc}", hint=hint
+        ) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError("openai: base_url must be an http:// or https:// URL", hint=hint)
     return url
 
 

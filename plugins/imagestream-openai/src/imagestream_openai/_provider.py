@@ -16,6 +16,7 @@ import attrs
 from imagestream.provider import Prepared, Provider
 
 from ._models import MODELS, pricing_for
+from ._option_specs import OPTION_SPECS
 from ._options import DEFAULT_MODEL, Settings, resolve
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class OpenAIProvider(Provider):
     )
     models: ClassVar[Sequence[ModelInfo]] = MODELS
     default_model: ClassVar[str | None] = DEFAULT_MODEL
+    options = OPTION_SPECS  # types, defaults and ranges: see _option_specs
     key_env: ClassVar[str | None] = "OPENAI_API_KEY"
 
     def validate(self, request: ImageRequest) -> Prepared:

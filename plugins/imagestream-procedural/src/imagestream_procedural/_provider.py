@@ -22,6 +22,7 @@ from imagestream import (
     TextDelta,
     Usage,
 )
+from imagestream.provider import Options
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -31,7 +32,8 @@ __all__ = ["ProceduralProvider"]
 DEFAULT_SIZE = (512, 512)
 DEFAULT_STEPS = 20
 MAX_N = 8
-OPTIONS = frozenset({"preview_format", "preview_quality"})
+PREVIEW_FORMAT = "jpeg"
+PREVIEW_QUALITY = 70
 FORMATS = {
     "png": ("PNG", "image/png"),
     "jpeg": ("JPEG", "image/jpeg"),
@@ -73,6 +75,21 @@ class ProceduralProvider(Provider):
         ),
     )
     default_model = "procedural-1"
+    options = {  # noqa: RUF012 - read-only, typed by Provider.options
+        "preview_format": {
+            "type": "choice",
+            "description": "format of the streamed previews",
+            "default": PREVIEW_FORMAT,
+            "choices": ("png", "jpeg", "webp"),
+        },
+        "preview_quality": {
+            "type": "integer",
+            "description": "JPEG/WebP quality of the previews",
+            "default": PREVIEW_QUALITY,
+            "min": 1,
+            "max": 100,
+        },
+    }
 
     def validate(self, request: ImageRequest) -> ImageRequest:
         """Fill in defaults and refuse what this provider cannot do, before any work."""
@@ -83,12 +100,10 @@ class ProceduralProvider(Provider):
                 f"procedural: unknown model {request.model!r}",
                 hint="the only model is procedural-1",
             )
-        unknown = set(request.options) - OPTIONS
-        if unknown:
-            raise ConfigurationError(
-                f"procedural: unknown option(s) {', '.join(sorted(unknown))}",
-                hint=f"known options: {', '.join(sorted(OPTIONS))}",
-            )
+        # Unknown names are refused here, with "did you mean".
+        options = Options(request.options, provider=self.name, known=self.options)
+        options.choice("preview_format", ("png", "jpeg", "jpg", "webp"))
+        options.integer("preview_quality", low=1, high=100)
         width, height = request.dimensions or DEFAULT_SIZE
         if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
             raise ConfigurationError(
@@ -105,9 +120,6 @@ class ProceduralProvider(Provider):
             raise ConfigurationError(
                 f"procedural: output format {fmt!r} not supported", hint="use png, jpeg or webp"
             )
-        preview_fmt = str(request.option("preview_format", "jpeg")).lower()
-        if preview_fmt not in FORMATS:
-            raise ConfigurationError(f"procedural: preview_format {preview_fmt!r} not supported")
         if request.partial_images is not None and request.partial_images < 0:
             raise ConfigurationError("procedural: partial_images must be >= 0")
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
@@ -132,8 +144,10 @@ class ProceduralProvider(Provider):
         steps = request.steps or DEFAULT_STEPS
         seed = request.seed or 0
         final_fmt, final_mime = FORMATS[request.output_format or "png"]
-        preview_fmt, preview_mime = FORMATS[str(request.option("preview_format", "jpeg")).lower()]
-        quality = int(request.option("preview_quality", 70))
+        preview_fmt, preview_mime = FORMATS[
+            str(request.option("preview_format", PREVIEW_FORMAT)).strip().lower()
+        ]
+        quality = int(request.option("preview_quality", PREVIEW_QUALITY))
         wanted = _preview_steps(steps, request.partial_images)
 
         scene = parse_prompt(request.prompt)
