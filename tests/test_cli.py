@@ -50,7 +50,15 @@ def test_generate_json_reports_and_saves(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"images", "previews", "text", "thoughts", "usage", "analytics"}
+    assert set(report) == {
+        "images",
+        "previews",
+        "text",
+        "thoughts",
+        "usage",
+        "analytics",
+        "replayed",
+    }
     assert report["previews"] == 5
     assert "red circle" in report["text"]
     (image,) = report["images"]

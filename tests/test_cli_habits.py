@@ -421,3 +421,16 @@ def test_every_help_example_runs_as_printed(example: str) -> None:
     result = run(*words[1:], stdin=stdin)
     assert result.exit_code == 0, f"{example}\n{result.output}"
     assert "unexpected" not in result.output
+
+
+def test_runs_are_logged_unless_no_log_and_cache_replays() -> None:
+    from imagestream._logdb import count_entries
+
+    assert run("a red circle", *SMALL).exit_code == 0
+    assert run("a red circle", *SMALL, "--no-log").exit_code == 0
+    assert count_entries() == 1
+    args = ("a lighthouse", *SMALL, "--seed", "4", "--cache", "--json")
+    first, again = report(run(*args)), report(run(*args))
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert first["images"][0]["sha256"] == again["images"][0]["sha256"]
+    assert "from the cache" in run(*args[:-1]).stderr

@@ -73,6 +73,12 @@ def _output_format(output: Path | None, given: str | None) -> str | None:
     return given
 
 
+def _logs_enabled() -> bool:
+    from .._logdb import logs_enabled
+
+    return logs_enabled()
+
+
 def _provider_for_model(model: str) -> str:
     """The installed provider that lists ``model`` (``-m`` without ``-p``)."""
     from .._plugins import get_plugin_manager
@@ -148,6 +154,18 @@ def _provider_for_model(model: str) -> str:
     metavar="SECONDS",
     help="Fail when the whole run takes longer than this (default: no limit).",
 )
+@click.option(
+    "--cache",
+    is_flag=True,
+    help="Replay an identical earlier run (needs --seed) from the generation cache, "
+    "else generate and store this one.",
+)
+@click.option(
+    "--log/--no-log",
+    "log",
+    default=None,
+    help="Record this run in the generation log, or not (default: unless 'imagestream logs off').",
+)
 @click.option("--base-url", help="API base URL (proxies, gateways, local servers).")
 @click.option("--key", help="API key (default: the provider's environment variable).")
 @click.option(
@@ -171,6 +189,8 @@ def generate(
     overwrite: bool,
     timeout: float | None,
     deadline: float | None,
+    cache: bool,
+    log: bool | None,
     base_url: str | None,
     key: str | None,
     quiet: bool,
@@ -214,6 +234,9 @@ def generate(
             "options": {name: _option_value(value) for name, value in options},
         }
         params = {name: value for name, value in params.items() if value is not None}
+        params["log"] = _logs_enabled() if log is None else log
+        if cache:
+            params["cache"] = True
         try:
             if model is not None and provider is None:
                 params["provider"] = _provider_for_model(model)
@@ -259,7 +282,8 @@ def _print_saved(result: Any, output: Path | None, elapsed: float) -> None:
         seed = seeds.get(saved.sample)
         details.append(f"seed {seed}" if seed is not None else None)
         listed = ", ".join(part for part in details if part)
-        click.echo(f"saved {saved.path} ({listed}) in {elapsed:.2f}s", err=True)
+        source = " from the cache" if result.replayed else ""
+        click.echo(f"saved {saved.path} ({listed}){source} in {elapsed:.2f}s", err=True)
         asked = output.suffix.lower() if output is not None else ""
         if asked in _EXTENSION_FORMATS and saved.path.suffix.lower() != asked:
             click.echo(
@@ -286,4 +310,5 @@ def _summary(result: Any) -> dict[str, Any]:
         "thoughts": result.thoughts,
         "usage": converter("json").unstructure(result.usage) if result.usage else None,
         "analytics": result.analytics.as_dict() if result.analytics else None,
+        "replayed": result.replayed,
     }
