@@ -268,6 +268,11 @@ async def test_a_saver_function_saves_by_default() -> None:
     assert len(seen) == 1
 
 
+def test_save_must_be_a_flag_or_save_options() -> None:
+    with pytest.raises(TypeError, match="SaveOptions"):
+        Pipeline(ScriptedProvider("s"), saver=True).stream("x", save="out/")
+
+
 async def test_without_a_saver_nothing_is_saved_by_default() -> None:
     result = await Pipeline(ScriptedProvider("s", _script())).agenerate("x")
     assert result.saved == [] and result.save_errors == []

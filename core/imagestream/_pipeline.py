@@ -185,7 +185,6 @@ def _check_plugin(plugin: object, role: str) -> None:
             continue
         if inspect.ismodule(plugin) and getattr(value, "__module__", None) != plugin.__name__:
             continue  # imported into the module (``from imagestream import stream``), not defined
-
         if getattr(type(plugin), name, None) is getattr(Middleware, name, object()):
             continue  # the protocol's do-nothing default, deliberately not a hook
         unmarked.append(name)
@@ -264,7 +263,7 @@ def _as_final(value: object, image: ImageFinal, source: str) -> ImageFinal:
     return attrs.evolve(
         image,
         image=data,
-        mime_type=data.mime_type or image.mime_type,
+        mime_type=data.mime_type,
         width=size[0] if size else None,
         height=size[1] if size else None,
     )
@@ -482,6 +481,8 @@ class Pipeline:
         the pipeline has a saver).
         """
         save = params.pop("save", self._save_default)
+        if save is not None and not isinstance(save, bool | SaveOptions):
+            raise TypeError(f"save must be True, False or a SaveOptions, not {save!r}")
         save_options = SaveOptions() if save is True else save or None
         switches = {**self._switch_defaults}
         switches.update({name: params.pop(name) for name in SWITCHES if name in params})
