@@ -14,8 +14,16 @@ installed these fixtures are simply there:
             assert isinstance(chunks[-1], imagestream.Usage)
 
 Helpers usable anywhere: :func:`make_png` (a real PNG without Pillow),
-:func:`make_image` (a real PNG, JPEG or WebP with Pillow) and
-:class:`ScriptedProvider` (a provider that plays back given chunks).
+:func:`make_image` (a real PNG, JPEG or WebP with Pillow),
+:class:`ScriptedProvider` (a provider that plays back given chunks) and
+:class:`FaultServer` (a local HTTP server that plays scripted :class:`Reply`
+objects with faults: resets, stalls, trickles, truncated bodies, 429s with
+``Retry-After``, 5xx, HTML pages) to check a network provider against the
+failures of real networks. ::
+
+    async with FaultServer(Reply.rate_limited(0.1, "ms"), good_reply) as server:
+        result = await imagestream.agenerate("a fox", provider="mine", base_url=server.url)
+    assert len(server.requests) == 2
 """
 
 from __future__ import annotations
@@ -30,19 +38,24 @@ import pytest
 
 from ._chunks import Chunk
 from ._context import RunContext
+from ._faults import FaultServer, RecordedRequest, Reply, retry_after
 from ._plugins import get_plugin_manager, register_plugin, reset_plugin_manager, unregister_plugin
 from ._provider import Provider, ProviderResponse
 from ._request import ImageRequest
 from .hookspecs import hookimpl
 
 __all__ = [
+    "FaultServer",
     "PluginHarness",
+    "RecordedRequest",
+    "Reply",
     "ScriptedProvider",
     "chunks_of",
     "imagestream_plugins",
     "make_image",
     "make_png",
     "provider_plugin",
+    "retry_after",
 ]
 
 

@@ -1,0 +1,433 @@
+"""A local HTTP server that misbehaves on cue: :class:`FaultServer` and its :class:`Reply` script.
+
+Exported from :mod:`imagestream.testing`; see there and ``docs/reliability.md``.
+aiohttp's server is imported when a server starts, not with this module (the
+test kit is loaded by every pytest run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["FaultServer", "RecordedRequest", "Reply", "retry_after"]
+
+_SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+    }
+)
+"""Request headers recorded masked: :attr:`RecordedRequest.headers` never holds a credential."""
+
+MASK = "<masked>"
+"""What a credential header's value is recorded as."""
+
+_HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
+    b"<body><h1>Sign in to continue</h1><form action='/login'>"
+    b"<input name='user'><input type='password' name='password'></form></body></html>\n"
+)
+
+
+def retry_after(
+    seconds: float, form: Literal["seconds", "date", "ms"] = "seconds"
+) -> dict[str, str]:
+    """The header a server uses to ask for a wait of ``seconds``, in one of its three forms.
+
+    ``"seconds"``: ``Retry-After: 2`` (rounded up to whole seconds); ``"date"``:
+    ``Retry-After: <HTTP date>``, ``seconds`` from now (a negative value gives
+    a date in the past); ``"ms"``: ``retry-after-ms: 2000`` (OpenAI's).
+    """
+    if form == "seconds":
+        return {"Retry-After": str(max(0, math.ceil(seconds)))}
+    if form == "date":
+        return {"Retry-After": email.utils.formatdate(time.time() + seconds, usegmt=True)}
+    if form == "ms":
+        return {"retry-after-ms": str(max(0, round(seconds * 1000)))}
+    raise ValueError(f"form must be 'seconds', 'date' or 'ms', not {form!r}")
+
+
+@attrs.frozen
+class Reply:
+    """One scripted response, and the faults to play it with.
+
+    The faults compose: a body may be written in random pieces *and* stall
+    after 100 bytes *and* be reset after 300. Byte counts are of the body
+    (the headers come first, whole, unless ``drop`` or a ``stall`` before
+    them holds them back).
+
+    Attributes:
+        status: HTTP status.
+        body: The body bytes.
+        content_type: The ``Content-Type`` header (``None``: none sent).
+        headers: More response headers (``Retry-After``, ...).
+        chunked: Send the body with ``Transfer-Encoding: chunked`` instead of
+            a ``Content-Length``.
+        max_piece: Write the body in random pieces of 1 to ``max_piece``
+            bytes (seeded by the server's ``seed`` and the request's number),
+            so that every boundary of the format is crossed somewhere.
+        stall: Seconds of silence (``math.inf``: until the client gives up
+            and closes the connection).
+        stall_after: Body bytes sent before the stall; ``None`` stalls
+            before the status line and headers.
+        trickle: Seconds between single bytes: the body (or its first
+            ``trickle_bytes`` bytes) is sent one byte at a time.
+        trickle_bytes: How many bytes to trickle (``None``: all of them).
+        reset_after: Abort the connection (TCP reset) after this many body
+            bytes; ``0`` resets right after the headers.
+        truncate_after: Close the connection cleanly after this many body
+            bytes, the body unfinished: fewer bytes than the
+            ``Content-Length`` said, or a chunked body without its last chunk.
+        drop: Close the connection without answering at all (no status line).
+    """
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str | None = "application/octet-stream"
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    chunked: bool = False
+    max_piece: int | None = None
+    stall: float = 0.0
+    stall_after: int | None = None
+    trickle: float | None = None
+    trickle_bytes: int | None = None
+    reset_after: int | None = None
+    truncate_after: int | None = None
+    drop: bool = False
+
+    @classmethod
+    def json(
+        cls, value: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """A JSON body (``application/json``)."""
+        import json
+
+        return cls(
+            status=status,
+            body=json.dumps(value).encode("utf-8"),
+            content_type="application/json",
+            headers=dict(headers or {}),
+        )
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """An error status with a JSON body (default: ``{"error": {"message": ...}}``)."""
+        if body is None:
+            body = {"error": {"message": f"scripted HTTP {status}", "code": status}}
+        return cls.json(body, status=status, headers=headers)
+
+    @classmethod
+    def rate_limited(
+        cls,
+        seconds: float | None = None,
+        form: Literal["seconds", "date", "ms"] = "seconds",
+        *,
+        body: Any = None,
+    ) -> Reply:
+        """A 429, with a wait of ``seconds`` in the given :func:`retry_after` form (``None``: no header)."""
+        headers = retry_after(seconds, form) if seconds is not None else {}
+        if body is None:
+            body = {"error": {"message": "Rate limit reached", "code": 429}}
+        return cls.error(429, body, headers=headers)
+
+    @classmethod
+    def html(cls, status: int = 200, page: bytes = _HTML_PAGE) -> Reply:
+        """An HTML page, as a proxy, a captive portal or a login wall sends (``text/html``)."""
+        return cls(status=status, body=page, content_type="text/html; charset=utf-8")
+
+    def but(self, **changes: Any) -> Reply:
+        """A copy with some fields changed: ``good.but(reset_after=100)``."""
+        return attrs.evolve(self, **changes)
+
+
+@attrs.define
+class RecordedRequest:
+    """One request the server received.
+
+    Attributes:
+        number: 0 for the first request, then 1, 2...
+        method: ``POST``, ``GET``...
+        path: The path, without the query.
+        query: The query string (``""`` when none).
+        headers: The request headers; credentials (``Authorization``,
+            ``x-api-key``, ``x-goog-api-key``...) replaced by ``"<masked>"``.
+        body: The request body.
+        reply: The :class:`Reply` it was given.
+        client_closed: The client closed the connection before the reply
+            was completely sent (it gave up, or stopped reading).
+        completed: The reply was sent to its end as scripted (faults that
+            end a reply early leave this ``False``).
+    """
+
+    number: int
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    reply: Reply
+    client_closed: bool = False
+    completed: bool = False
+    _secrets: frozenset[str] = attrs.field(factory=frozenset, repr=False, alias="secrets")
+    _server_closed: bool = attrs.field(default=False, repr=False, alias="server_closed")
+
+    def carried(self, secret: str) -> bool:
+        """Whether a credential header of this request held ``secret`` (as a whole or as a token)."""
+        return _digest(secret) in self._secrets
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        import json
+
+        return json.loads(self.body)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _secret_digests(headers: Mapping[str, str]) -> frozenset[str]:
+    found = set()
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS and value:
+            found.add(_digest(value))
+            _scheme, _, token = value.partition(" ")
+            if token:
+                found.add(_digest(token.strip()))
+    return frozenset(found)
+
+
+class FaultServer:
+    """An HTTP server on 127.0.0.1 that plays scripted replies, faults included, and records requests.
+
+    Every request, whatever its method and path, gets the next :class:`Reply`
+    of the script (then ``default``, or a 500 saying the script ran out). Each
+    request is recorded (:attr:`requests`), credentials masked, with whether
+    the client closed the connection before its reply was done. Used as an
+    async context manager, it starts on a free port and stops itself, closing
+    every connection. ::
+
+        from imagestream.testing import FaultServer, Reply
+
+        async def test_a_reset_mid_stream_keeps_the_previews():
+            good = Reply(body=my_event_stream_bytes, content_type="text/event-stream")
+            async with FaultServer(good.but(reset_after=120), good) as server:
+                with pytest.raises(imagestream.StreamInterruptedError) as caught:
+                    await imagestream.agenerate(
+                        "a fox", provider="mine", base_url=server.url, api_key="k", timeout=1
+                    )
+            assert caught.value.partial.previews   # what came before the reset is kept
+            assert len(server.requests) == 1       # and the request was not sent again
+
+    Args:
+        replies: The script: one reply per request, in order.
+        default: The reply once the script is used up (``None``: a 500 whose
+            body says so, which a test's request count then shows).
+        seed: Seed of the piece sizes of ``max_piece`` replies.
+    """
+
+    def __init__(self, *replies: Reply, default: Reply | None = None, seed: int = 0) -> None:
+        self.script: deque[Reply] = deque(replies)
+        self.default = default
+        self.seed = seed
+        self.requests: list[RecordedRequest] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._active = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Listen on a free port of 127.0.0.1; return the base URL (``http://127.0.0.1:PORT``)."""
+        from aiohttp import web
+
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # handler_cancellation: a client that hangs up cancels the handler,
+        # which is how a stalled reply learns that its client left.
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=0.25, handler_cancellation=True
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        """Close every connection and stop listening (safe to call twice)."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FaultServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- script and state --------------------------------------------------------
+
+    def add(self, *replies: Reply) -> None:
+        """Append replies to the script."""
+        self.script.extend(replies)
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now (idle pooled ones included)."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
+    @property
+    def busy(self) -> int:
+        """Replies being played right now (a stalled one stays busy until its client leaves)."""
+        return self._active
+
+    async def wait_idle(self, within: float = 5.0, *, connections: bool = False) -> bool:
+        """Wait until no reply is being played (and, with ``connections``, none is open).
+
+        Returns ``False`` if that did not happen within ``within`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + within
+        while self._active or (connections and self.open_connections):
+            left = end - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.01, left))
+        return True
+
+    # -- playing -------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        body = await request.read()
+        reply = self.script.popleft() if self.script else self.default
+        if reply is None:
+            reply = Reply.error(500, {"error": {"message": "FaultServer: no reply scripted"}})
+        record = RecordedRequest(
+            number=len(self.requests),
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers={
+                name: MASK if name.lower() in _SECRET_HEADERS else value
+                for name, value in request.headers.items()
+            },
+            body=body,
+            reply=reply,
+            secrets=_secret_digests(request.headers),
+        )
+        self.requests.append(record)
+        self._active += 1
+        response = web.StreamResponse(status=reply.status, headers=dict(reply.headers))
+        try:
+            await self._play(request, response, reply, record)
+        except asyncio.CancelledError:
+            # Handler cancellation: the connection was lost while the reply played.
+            record.client_closed = not record._server_closed
+            raise
+        except ConnectionError:
+            # Writing to a client that has gone.
+            record.client_closed = not record._server_closed
+        finally:
+            self._active -= 1
+        return response
+
+    async def _play(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        reply: Reply,
+        record: RecordedRequest,
+    ) -> None:
+        if reply.stall and reply.stall_after is None:
+            await _sleep(reply.stall)
+        transport = request.transport
+        assert transport is not None
+        if reply.drop:
+            record._server_closed = True
+            transport.close()
+            return
+        if reply.content_type is not None:
+            response.headers["Content-Type"] = reply.content_type
+        body = reply.body
+        if reply.chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(body)
+        await response.prepare(request)
+        ends = [n for n in (reply.reset_after, reply.truncate_after) if n is not None]
+        limit = min([len(body), *ends])
+        await self._write(response, reply, body[:limit], record.number)
+        if reply.stall and reply.stall_after is not None and reply.stall_after >= limit:
+            await _sleep(reply.stall)
+        if reply.reset_after is not None and reply.reset_after == limit:
+            record._server_closed = True
+            transport.abort()
+            return
+        if reply.truncate_after is not None and reply.truncate_after == limit:
+            record._server_closed = True
+            transport.close()
+            return
+        await response.write_eof()
+        record.completed = True
+
+    async def _write(
+        self, response: web.StreamResponse, reply: Reply, data: bytes, number: int
+    ) -> None:
+        rng = random.Random(f"{self.seed}:{number}")
+        trickled = len(data) if reply.trickle_bytes is None else min(reply.trickle_bytes, len(data))
+        stall_at = reply.stall_after if reply.stall else None
+        position = 0
+        while position < len(data):
+            if stall_at is not None and position == stall_at:
+                await _sleep(reply.stall)
+                stall_at = None
+            if reply.trickle is not None and position < trickled:
+                size = 1
+            elif reply.max_piece is not None:
+                size = rng.randint(1, max(1, reply.max_piece))
+            else:
+                size = len(data) - position
+            if stall_at is not None and position < stall_at:
+                size = min(size, stall_at - position)
+            await response.write(data[position : position + size])
+            position += size
+            if reply.trickle is not None and position <= trickled:
+                await asyncio.sleep(reply.trickle)
+            elif reply.max_piece is not None:
+                await asyncio.sleep(0)
+
+
+async def _sleep(seconds: float) -> None:
+    if math.isinf(seconds):
+        await asyncio.Event().wait()  # until the client leaves and the handler is cancelled
+    else:
+        await asyncio.sleep(seconds)
