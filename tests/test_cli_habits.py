@@ -283,13 +283,23 @@ def test_bad_input_is_a_typed_error_never_unexpected(args: list[str], message: s
     assert "unexpected" not in result.stderr
 
 
-@pytest.mark.parametrize("url", ["http://x:99999", "http://[::1", "http://:80", "ftp://x"])
-def test_a_malformed_base_url_is_a_configuration_error(url: str) -> None:
-    pytest.importorskip("imagestream_openai")
-    result = run("x", "-p", "openai", "--key", "sk-test", "--base-url", url, "--json")
+@pytest.mark.parametrize("url", ["http://x:99999", "http://[::1", "http://x:port"])
+@pytest.mark.parametrize("provider", ["procedural", "openai", "novelai", "gemini", "vertex"])
+def test_a_malformed_base_url_is_a_configuration_error(provider: str, url: str) -> None:
+    if provider not in imagestream.get_plugin_manager().registry.providers:
+        pytest.skip(f"{provider} is not installed")
+    result = run("x", "-p", provider, "--key", "k", "--base-url", url, "--json")
     assert result.exit_code == 1
     error = json.loads(result.stdout)["error"]
     assert error["type"] == "ConfigurationError" and "base_url" in error["message"]
+
+
+@pytest.mark.parametrize("url", ["http://:80", "ftp://x"])
+def test_openai_wants_an_http_url_with_a_host(url: str) -> None:
+    pytest.importorskip("imagestream_openai")
+    result = run("x", "-p", "openai", "--key", "k", "--base-url", url)
+    assert result.exit_code == 1
+    assert "openai: base_url must be an http:// or https:// URL" in result.stderr
 
 
 # -- 6. output that follows the user ---------------------------------------------

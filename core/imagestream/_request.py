@@ -96,6 +96,24 @@ def _options(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value else {}
 
 
+def _base_url(value: str | None) -> str | None:
+    """``value`` unchanged, once it is known to parse as a URL (whether it suits is the provider's call)."""
+    if not value:
+        return value
+    from urllib.parse import urlsplit
+
+    hint = "e.g. --base-url https://api.example.com/v1"
+    if not isinstance(value, str):
+        raise ConfigurationError(f"base_url must be text, not {type(value).__name__}", hint=hint)
+    try:
+        parts = urlsplit(value.strip())
+        # Read now: a bad port or bracketed host fails here, not deep in a provider.
+        _ = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url {value!r} is not a URL: {exc}", hint=hint) from None
+    return value
+
+
 def _seconds(value: float | None) -> float | None:
     if value is None:
         return None
@@ -134,7 +152,9 @@ class ImageRequest:
         partial_images: How many partial images to stream, where supported.
         negative_prompt: What not to draw, where supported.
         api_key: The key (a :class:`Secret`; plain strings are wrapped).
-        base_url: Where the provider's API lives (proxies, gateways, tests).
+        base_url: Where the provider's API lives (proxies, gateways, tests). A
+            value that does not parse as a URL (a port out of range, an
+            unclosed ``[``) raises :class:`~imagestream.ConfigurationError`.
         timeout: Stall timeout in seconds between two chunks (``None``: default).
             A run that keeps sending chunks never hits it.
         deadline: Seconds for the whole run, from the start of iteration to
@@ -161,7 +181,7 @@ class ImageRequest:
     partial_images: int | None = None
     negative_prompt: str | None = None
     api_key: Secret | None = attrs.field(default=None, converter=_to_secret)
-    base_url: str | None = None
+    base_url: str | None = attrs.field(default=None, converter=_base_url)
     timeout: float | None = None
     deadline: float | None = attrs.field(default=None, converter=_seconds)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
