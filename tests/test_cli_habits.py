@@ -283,6 +283,11 @@ def test_bad_input_is_a_typed_error_never_unexpected(args: list[str], message: s
     assert "unexpected" not in result.stderr
 
 
+def test_null_options_mean_not_given() -> None:
+    nulls = ("-o", "preview_quality", "null", "-o", "preview_format", "null")
+    assert report(run("a red circle", *SMALL, *nulls, "--json"))["previews"] == 1
+
+
 @pytest.mark.parametrize("url", ["http://x:99999", "http://[::1", "http://x:port"])
 @pytest.mark.parametrize("provider", ["procedural", "openai", "novelai", "gemini", "vertex"])
 def test_a_malformed_base_url_is_a_configuration_error(provider: str, url: str) -> None:

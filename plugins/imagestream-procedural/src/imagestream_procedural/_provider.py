@@ -144,10 +144,11 @@ class ProceduralProvider(Provider):
         steps = request.steps or DEFAULT_STEPS
         seed = request.seed or 0
         final_fmt, final_mime = FORMATS[request.output_format or "png"]
-        preview_fmt, preview_mime = FORMATS[
-            str(request.option("preview_format", PREVIEW_FORMAT)).strip().lower()
-        ]
-        quality = int(request.option("preview_quality", PREVIEW_QUALITY))
+        # None means "not given", as validate read it.
+        preview = request.option("preview_format") or PREVIEW_FORMAT
+        preview_fmt, preview_mime = FORMATS[str(preview).strip().lower()]
+        quality = request.option("preview_quality")
+        quality = int(quality if quality is not None else PREVIEW_QUALITY)
         wanted = _preview_steps(steps, request.partial_images)
 
         scene = parse_prompt(request.prompt)
