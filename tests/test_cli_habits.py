@@ -145,6 +145,13 @@ def test_unknown_commands_say_did_you_mean() -> None:
     assert result.exit_code == 2
     assert "No such command 'genrate'. Did you mean 'generate'?" in result.stderr
     assert "No such command 'modles'. Did you mean 'models'?" in run("modles").stderr
+    assert "No such command 'Models'. Did you mean 'models'?" in run("Models").stderr
+
+
+def test_help_as_a_word_shows_help() -> None:
+    assert run("help").stdout == run("--help").stdout
+    assert run("help", "models").stdout == run("models", "--help").stdout
+    assert not Path("generated-images").exists()
 
 
 # -- 2. -m alone picks the provider ----------------------------------------------

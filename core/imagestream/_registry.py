@@ -32,8 +32,10 @@ _COMMAND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 T = TypeVar("T")
 
-CORE_COMMANDS = frozenset({"generate", "providers", "plugins", "models", "keys", "logs", "cache"})
-"""Subcommands the core defines; no plugin may register these names."""
+CORE_COMMANDS = frozenset(
+    {"generate", "providers", "plugins", "models", "keys", "logs", "cache", "help"}
+)
+"""Subcommands the core defines (``help`` is ``--help``); no plugin may register these names."""
 
 
 class Registry:

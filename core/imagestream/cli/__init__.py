@@ -67,7 +67,9 @@ class LazyGroup(click.Group):
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if self._runs_default(ctx, args):
+        if args and args[0] == "help":
+            args = [*args[1:], "--help"]  # 'imagestream help [COMMAND]', as people type it
+        elif self._runs_default(ctx, args):
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
@@ -86,7 +88,7 @@ class LazyGroup(click.Group):
         if first in _plugin_commands():
             return False
         # One word close to a command is a typo (resolve_command says so); any other is a prompt.
-        return _closest(first, self.list_commands(ctx)) is None
+        return _closest(first.lower(), self.list_commands(ctx)) is None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -95,7 +97,7 @@ class LazyGroup(click.Group):
         unknown = not name.startswith("-") and self.get_command(ctx, name) is None
         if unknown and not ctx.resilient_parsing:
             message = f"No such command {name!r}."
-            guess = _closest(name, self.list_commands(ctx))
+            guess = _closest(name.lower(), self.list_commands(ctx))
             if guess:
                 message += f" Did you mean {guess!r}?"
             raise click.UsageError(message, ctx)
