@@ -24,8 +24,6 @@ from imagestream._retry import NO_RETRY, RETRYABLE_STATUS, RetryPolicy, parse_re
         ({"Retry-After": "0"}, 0.0),
         ({"Retry-After": "2.5"}, 2.5),
         ({"RETRY-AFTER": " 7 "}, 7.0),
-        ({"Retry-After": "-4"}, 0.0),
-        ({"retry-after-ms": "-100"}, 0.0),
     ],
 )
 def test_parse_retry_after_numbers(headers: dict[str, str], expected: float) -> None:
@@ -52,6 +50,8 @@ def test_junk_milliseconds_fall_back_to_seconds() -> None:
         {"Retry-After": ""},
         {"Retry-After": "Tomorrow at noon"},
         {"Retry-After": "1 hour"},
+        {"Retry-After": "-4"},
+        {"retry-after-ms": "-100"},
     ],
 )
 def test_parse_retry_after_junk_is_none(headers: dict[str, str]) -> None:

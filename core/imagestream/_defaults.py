@@ -27,6 +27,14 @@ BACKOFF_MAX = 8.0
 RETRY_AFTER_MAX = 60.0
 """A server's ``Retry-After`` longer than this is not waited for: the error is raised."""
 
+RETRY_AFTER_CAP = 3600.0
+"""Largest ``retry_after`` an error ever carries, in seconds.
+
+A server asking for a longer wait (or for an absurd one: ``1e400``, a
+40-digit number, a date in the year 9999) is reported as this, so that a
+caller's ``sleep(error.retry_after)`` always returns.
+"""
+
 MAX_ERROR_BODY = 64 * 1024
 """Bytes of an error response read to build the error message."""
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _defaults
 from ._redact import redact
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, clamp_retry_after
 from ._status import ErrorParser, error_for_status
 from .errors import (
     APIConnectionError,
@@ -212,6 +212,9 @@ class HttpClient:
                 error = parse(response.status, raw, response.headers)
                 if error.status is None:
                     error.status = response.status
+                # A provider's parser may set its own (a body's "retryDelay"):
+                # callers sleep on it, so it is finite and capped whoever set it.
+                error.retry_after = clamp_retry_after(error.retry_after)
                 _redact(error, headers)
                 # The parser may know better than the status: a 429 that means
                 # "out of credit" will not succeed however long we wait.

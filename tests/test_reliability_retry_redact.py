@@ -1,0 +1,199 @@
+"""Reliability holes: absurd ``Retry-After`` values, and URLs quoted with their credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imagestream import _defaults
+from imagestream._http import HttpClient
+from imagestream._retry import RetryPolicy, clamp_retry_after, parse_retry_after
+from imagestream._status import error_for_status
+from imagestream.errors import ProviderError, RateLimitError
+
+Serve = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[str]]
+
+CAP = _defaults.RETRY_AFTER_CAP
+FAST = RetryPolicy(max_retries=2, initial=0.01, maximum=0.02)
+
+
+def _closed_port() -> int:
+    """A port that was just bound and released, so nothing listens there."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def _in_range(value: float | None) -> bool:
+    return value is None or (
+        isinstance(value, float) and math.isfinite(value) and 0 <= value <= CAP
+    )
+
+
+# --- Retry-After --------------------------------------------------------------------------
+
+
+def test_the_cap_is_documented_and_sane() -> None:
+    assert _defaults.RETRY_AFTER_MAX <= CAP < math.inf
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["-10", "-0.5", "-0", "nan", "NaN", "inf", "-inf", "Infinity", "1e400", "1e3", "+5", "0x10",
+     "1_000", "\u0661\u0662", "", "   ", "soon"],
+)  # fmt: skip
+@pytest.mark.parametrize("header", ["Retry-After", "retry-after-ms"])
+def test_junk_negative_and_non_finite_waits_are_ignored(header: str, value: str) -> None:
+    assert parse_retry_after({header: value}) is None
+
+
+@pytest.mark.parametrize("value", ["9" * 40, "1" + "0" * 400, "4000000", "99999999.5"])
+@pytest.mark.parametrize("header", ["Retry-After", "retry-after-ms"])
+def test_huge_waits_are_capped(header: str, value: str) -> None:
+    assert parse_retry_after({header: value}) == CAP
+
+
+def test_junk_milliseconds_fall_back_to_a_sane_retry_after() -> None:
+    assert parse_retry_after({"retry-after-ms": "-5", "Retry-After": "2"}) == 2.0
+    assert parse_retry_after({"retry-after-ms": "nan", "Retry-After": "-2"}) is None
+
+
+def test_http_dates() -> None:
+    assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert parse_retry_after({"Retry-After": "Mon, 01 Jan 0001 00:00:00 GMT"}) == 0.0
+    assert parse_retry_after({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}) == CAP
+    soon = parse_retry_after({"Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)})
+    assert soon is not None and 25 <= soon <= 31
+    # "-0000" (UTC, unqualified) gives a naive datetime: read as UTC, not local time.
+    unqualified = email.utils.formatdate(time.time() + 30).rsplit(" ", 1)[0] + " -0000"
+    later = parse_retry_after({"Retry-After": unqualified})
+    assert later is not None and later <= 31
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    header=st.sampled_from(["Retry-After", "retry-after-ms", "RETRY-AFTER"]),
+    value=st.one_of(
+        st.text(max_size=60),
+        st.from_regex(r"\A\s*[-+]?[0-9]{0,500}(\.[0-9]{0,20})?([eE][-+]?[0-9]{1,4})?\s*\Z"),
+        st.floats().map(repr),
+        st.integers().map(str),
+        st.datetimes().map(lambda d: email.utils.format_datetime(d) + " GMT"),
+        st.builds(
+            "{}, {} {} {} {}:{}:{} {}".format,
+            st.sampled_from(["Mon", "Fri", "x"]),
+            st.integers(-5, 99),
+            st.sampled_from(["Jan", "Dec", "Foo"]),
+            st.integers(-1, 100_000),
+            st.integers(-1, 99),
+            st.integers(-1, 99),
+            st.integers(-1, 99),
+            st.sampled_from(["GMT", "-0000", "+9999", "-2400", "UTC", ""]),
+        ),
+    ),
+)
+def test_any_header_gives_none_or_a_finite_wait_within_the_cap(header: str, value: str) -> None:
+    assert _in_range(parse_retry_after({header: value}))
+
+
+@settings(deadline=None)
+@given(
+    value=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(min_value=-(10**400), max_value=10**400),
+        st.none(),
+        st.booleans(),
+        st.text(max_size=5),
+    )
+)
+def test_clamp_always_gives_a_wait_one_can_sleep_for(value: object) -> None:
+    assert _in_range(clamp_retry_after(value))
+
+
+@pytest.mark.parametrize("bad", [math.nan, -10.0, -math.inf])
+def test_policy_backs_off_instead_of_retrying_at_once(bad: float) -> None:
+    policy = RetryPolicy(max_retries=3, initial=0.5, maximum=4.0)
+    delay = policy.delay(1, bad)
+    assert delay is not None and 0.25 <= delay <= 0.5
+
+
+@pytest.mark.parametrize("huge", [math.inf, 1e300, 10**400])
+def test_policy_gives_up_on_endless_waits(huge: float) -> None:
+    assert RetryPolicy(max_retries=3).delay(1, huge) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "-10"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "1e400"}, None),
+        ({"Retry-After": "9" * 40}, CAP),
+        ({"Retry-After": "5"}, 5.0),
+    ],
+)
+def test_errors_carry_a_sane_retry_after(
+    headers: Mapping[str, str], expected: float | None
+) -> None:
+    error = error_for_status(429, "slow down", provider="p", headers=headers)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == expected
+
+
+async def test_client_backs_off_on_negative_retry_after(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Retry-After: -10`` is not "retry now": the backoff applies between the attempts."""
+    seen: list[float] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(time.monotonic())
+        if len(seen) < 3:
+            return web.Response(status=503, text="busy", headers={"Retry-After": "-10"})
+        return web.Response(text="ok")
+
+    url = await serve(handler)
+    http = HttpClient(retry=RetryPolicy(max_retries=2, initial=0.2, maximum=0.2))
+    try:
+        with caplog.at_level(logging.INFO, logger="imagestream.http"):
+            response = await http.send("GET", url, provider="p")
+        response.release()
+    finally:
+        await http.close()
+    assert len(seen) == 3
+    assert seen[1] - seen[0] >= 0.09 and seen[2] - seen[1] >= 0.09
+    assert "retrying in 0.00s" not in caplog.text
+
+
+async def test_client_clamps_a_parsers_endless_retry_after(serve: Serve) -> None:
+    """A provider's own parser (a body's ``retryDelay``) cannot hand callers ``inf``."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=429, text="later")
+
+    def parse(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        error = error_for_status(status, body.decode(), provider="p", headers=headers)
+        error.retry_after = math.inf
+        return error
+
+    url = await serve(handler)
+    http = HttpClient(retry=FAST)
+    try:
+        with pytest.raises(RateLimitError) as caught:
+            await asyncio.wait_for(http.send("GET", url, provider="p", parse_error=parse), 10)
+    finally:
+        await http.close()
+    assert caught.value.retry_after == CAP
