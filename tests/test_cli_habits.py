@@ -268,6 +268,12 @@ def test_a_broken_plugin_is_one_line_that_quiet_silences() -> None:
     ]
     assert "PluginWarning" not in result.stderr and "register(" not in result.stderr
     assert run("a red circle", *SMALL, "-q").stderr == ""
+    # Told once, whichever step loaded the plugins first, by every command.
+    for args in (("sunset", *SMALL), ("providers",), ("models",)):
+        reset_plugin_manager()
+        imagestream.register_plugin(Broken(), "shiny")
+        told = [line for line in run(*args).stderr.splitlines() if "shiny" in line]
+        assert told == warnings, args
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
 
 import click
 
-from ._errors import reported_errors
+from ._errors import plugin_failures, quiet_plugin_warnings, reported_errors
 
 __all__ = ["DEFAULT_COMMAND", "main", "reported_errors", "stdin_is_terminal"]
 
@@ -135,7 +134,8 @@ def _closest(name: str, known: list[str]) -> str | None:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="imagestream", message="imagestream %(version)s")
-def main(**_: Any) -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Stream image generation from any AI provider through one chunk protocol.
 
     COMMAND defaults to generate, so a prompt alone generates.
@@ -146,3 +146,7 @@ def main(**_: Any) -> None:
       imagestream "a simple red circle"
       imagestream models --options
     """
+    # A plugin that fails to load is one line on stderr when the command ends
+    # (or earlier, from commands that report themselves), never a Python warning.
+    ctx.with_resource(quiet_plugin_warnings())
+    ctx.call_on_close(plugin_failures(ctx).report)

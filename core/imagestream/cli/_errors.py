@@ -63,23 +63,28 @@ def reported_errors(verbose: bool, *, as_json: bool = False) -> Iterator[None]:
 class PluginFailures:
     """Says once, in one line on stderr, that a plugin failed to load.
 
-    The loader's Python warnings are silenced around a command (see
+    The loader's Python warnings are silenced around every command (see
     :func:`quiet_plugin_warnings`); this reads the failures from the plugin
-    manager instead, so a failure is told however early it happened.
+    manager instead, so a failure is told however early it happened. One
+    instance serves a whole command line (:func:`plugin_failures`): the group
+    reports when the command ends, a command may report earlier.
 
     Args:
         quiet: Say nothing (``-q``).
     """
 
-    def __init__(self, *, quiet: bool) -> None:
+    def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self._told: set[str] = set()
 
     def report(self) -> None:
-        """Print a line for each failed plugin not yet reported."""
-        from .._plugins import get_plugin_manager
+        """Print a line for each failed plugin not yet reported (plugins are not loaded for it)."""
+        from .. import _plugins
 
-        for info in get_plugin_manager().plugin_infos():
+        manager = _plugins._manager
+        if manager is None:
+            return  # nothing loaded plugins, so nothing failed
+        for info in manager.plugin_infos():
             if info.status != "failed" or info.name in self._told:
                 continue
             self._told.add(info.name)
@@ -90,6 +95,17 @@ class PluginFailures:
                     " (see `imagestream plugins`)",
                     err=True,
                 )
+
+
+def plugin_failures(ctx: click.Context | None = None) -> PluginFailures:
+    """The :class:`PluginFailures` of this command line (a fresh one outside a command)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return PluginFailures()
+    failures: PluginFailures = ctx.find_root().meta.setdefault(
+        "imagestream.plugin_failures", PluginFailures()
+    )
+    return failures
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ._errors import PluginFailures, quiet_plugin_warnings, reported_errors
+from ._errors import plugin_failures, quiet_plugin_warnings, reported_errors
 from ._progress import ProgressDisplay
 
 # The formats an --output extension asks for; other extensions ask for none.
@@ -215,7 +215,8 @@ def generate(
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    failures = PluginFailures(quiet=quiet)
+    failures = plugin_failures()
+    failures.quiet = quiet
     with reported_errors(verbose, as_json=as_json), quiet_plugin_warnings():
         text = _read_prompt(prompt)
         params: dict[str, Any] = {

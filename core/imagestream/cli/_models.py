@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._errors import PluginFailures, quiet_plugin_warnings, reported_errors
+from ._errors import plugin_failures, quiet_plugin_warnings, reported_errors
 
 if TYPE_CHECKING:
     from .._provider import OptionSpec, Provider
@@ -85,7 +85,7 @@ def models(name: str | None, with_options: bool, as_json: bool) -> None:
             found = [registry.provider(name)]
         else:
             found = [provider for _, provider in sorted(registry.providers.items())]
-        PluginFailures(quiet=as_json).report()
+        plugin_failures().report()
     if as_json:
         listed = [_as_dict(provider, with_options) for provider in found]
         click.echo(json.dumps(listed, indent=2, default=str))
