@@ -154,6 +154,11 @@ def http_error_parser(key: Secret | None) -> ErrorParser:
             # Not JSON (a proxy's HTML page, say): quote a little of it.
             error = body.decode("utf-8", "replace").strip()[:200]
         message, error_type, code, param = _fields(error)
+        cls = _classify(error_type, code)
+        if cls is InvalidRequestError and status in (401, 403):
+            # A missing or malformed key comes back 401 with the generic
+            # type invalid_request_error and no code: the status says what it is.
+            cls = AuthenticationError
         return error_for_status(
             status,
             _message(message, param, key, f"HTTP {status} with no error message"),
@@ -161,7 +166,7 @@ def http_error_parser(key: Secret | None) -> ErrorParser:
             headers=headers,
             code=code,
             error_type=error_type,
-            cls=_classify(error_type, code),
+            cls=cls,
         )
 
     return parse
