@@ -308,6 +308,20 @@ class FaultServer:
         """Replies being played right now (a stalled one stays busy until its client leaves)."""
         return self._active
 
+    async def wait_requests(self, count: int = 1, within: float = 5.0) -> bool:
+        """Wait until ``count`` requests have arrived (to act while a reply is stalled, say).
+
+        Returns ``False`` if they did not arrive within ``within`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + within
+        while len(self.requests) < count:
+            left = end - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.005, left))
+        return True
+
     async def wait_idle(self, within: float = 5.0, *, connections: bool = False) -> bool:
         """Wait until no reply is being played (and, with ``connections``, none is open).
 
