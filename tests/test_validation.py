@@ -33,7 +33,7 @@ GIF = _encode("GIF", (5, 9), "L")
 
 
 def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG signature and a valid IHDR claiming any size, with no pixel data at all."""
+    """A PNG signature, a valid IHDR claiming any size and the IEND chunk: no pixel data at all."""
     body = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     ihdr = (
         struct.pack(">I", len(body))
@@ -41,7 +41,8 @@ def _png_header_only(width: int, height: int) -> bytes:
         + body
         + struct.pack(">I", zlib.crc32(b"IHDR" + body))
     )
-    return b"\x89PNG\r\n\x1a\n" + ihdr
+    iend = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + iend
 
 
 def _context() -> RunContext:
@@ -228,10 +229,14 @@ def test_jpeg_aliases_are_accepted(declared: str) -> None:
     assert Validation().check_image(chunk).mime_type == "image/jpeg"
 
 
-@pytest.mark.parametrize("payload", ["iVBORw0KGgo", "iVBO Rw0KGgo=", "!!!!", "iVBORw0KGgo=\n"])
-def test_bad_base64_is_refused(payload: str) -> None:
-    with pytest.raises(ImageValidationError, match="base64"):
-        Validation().check_image(ImageFinal(ImageData.from_base64(payload)))
+@pytest.mark.parametrize(
+    ("payload", "offset"),
+    [("iVBORw0KGgo==", 11), ("iVBO Rw0KGgo=", 4), ("!!!!", 0), ("iVBO-w0K+Ggo=", 8)],
+)
+@pytest.mark.parametrize("full", [True, False])
+def test_bad_base64_is_refused(payload: str, offset: int, full: bool) -> None:
+    with pytest.raises(ImageValidationError, match=f"not valid base64: .* at offset {offset}"):
+        Validation().check_image(ImageFinal(ImageData.from_base64(payload)), full=full)
 
 
 def test_non_image_bytes_are_refused() -> None:
@@ -241,9 +246,10 @@ def test_non_image_bytes_are_refused() -> None:
     assert "3c 68 74 6d" in str(info.value)
 
 
-def test_empty_payload_is_refused() -> None:
-    with pytest.raises(ImageValidationError, match="with nothing"):
-        Validation().check_image(ImageFinal(ImageData.from_bytes(b"")))
+@pytest.mark.parametrize("image", [ImageData.from_bytes(b""), ImageData.from_base64("")])
+def test_empty_payload_is_refused(image: ImageData) -> None:
+    with pytest.raises(ImageValidationError, match="image payload is empty"):
+        Validation().check_image(ImageFinal(image), full=False)
 
 
 def test_declared_jpeg_with_png_bytes_is_refused() -> None:
@@ -310,7 +316,7 @@ def test_non_image_chunks_pass_untouched(chunk: TextDelta | Usage) -> None:
 
 
 def test_preview_header_mode_checks_type_and_size_without_decoding_it_all() -> None:
-    """Default preview checks read only the header: a broken tail is left to whoever decodes."""
+    """Default preview checks read only the ends: a broken middle is left to whoever decodes."""
     import base64 as _b64
 
     from imagestream import ImageData, ImagePreview, ImageValidationError
@@ -318,12 +324,12 @@ def test_preview_header_mode_checks_type_and_size_without_decoding_it_all() -> N
     from imagestream.testing import make_png as _make_png
 
     good = _b64.b64encode(_make_png(12, 7)).decode()
-    broken_tail = good[:-8] + "!!!!!!!!"
-    preview = ImagePreview(ImageData.from_base64(broken_tail), index=0)
+    broken_middle = good[:48] + "!!!!" + good[52:]
+    preview = ImagePreview(ImageData.from_base64(broken_middle), index=0)
     checked = _Validation().check_image(preview, full=False)
     assert (checked.width, checked.height, checked.mime_type) == (12, 7, "image/png")
     assert checked.image.arrived_as_base64  # nothing was decoded in full
-    with pytest.raises(ImageValidationError, match="base64"):
+    with pytest.raises(ImageValidationError, match="'!' at offset 48 is not a base64 character"):
         _Validation(check_previews=True).on_chunk(preview, None)  # type: ignore[arg-type]
     not_an_image = ImagePreview(ImageData.from_bytes(b"<html>nope</html>"), index=0)
     with pytest.raises(ImageValidationError, match="not a PNG"):

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._base64 import decode_base64, encode_base64, encode_base64_bytes
+from ._base64 import (
+    base64_head,
+    base64_tail,
+    canonical_base64,
+    decode_base64,
+    decoded_size,
+    encode_base64,
+    encode_base64_bytes,
+)
 from ._sniff import image_size, sniff_mime
 from .errors import ConfigurationError, ImageValidationError
 
@@ -45,8 +53,13 @@ class ImageData:
     then only once: a 2 MB base64 image that is only relayed is never decoded,
     and one that is saved is decoded exactly once.
 
-    Base64 is decoded strictly (no whitespace, no stray characters, correct
-    padding); a payload that fails raises :class:`~imagestream.ImageValidationError`.
+    Canonical base64 is decoded in one strict pass. The forms servers also
+    send are accepted and normalised: lines wrapped with ``\n`` or ``\r\n``,
+    the URL-safe alphabet (``-_``), missing padding and a
+    ``data:image/...;base64,`` prefix. Anything else (a stray character,
+    both alphabets at once, ``=`` inside the data) raises
+    :class:`~imagestream.ImageValidationError` naming the fault and its offset.
+    :attr:`b64` always gives the canonical form.
 
     Attributes:
         declared_mime_type: The type the provider said it sent, if it said.
@@ -65,9 +78,16 @@ class ImageData:
 
     @classmethod
     def from_base64(cls, b64: str | bytes, mime_type: str | None = None) -> ImageData:
-        """Wrap a base64 string (standard alphabet), decoded only when needed."""
+        """Wrap a base64 string, decoded only when needed (the forms above are accepted).
+
+        A ``data:image/png;base64,`` prefix declares the type when
+        ``mime_type`` is not given.
+        """
         if isinstance(b64, bytes):
             b64 = b64.decode("ascii", "replace")
+        if mime_type is None and b64[:5].lower() == "data:":
+            declared = b64[5:256].partition(";")[0].strip().lower()
+            mime_type = declared if declared.startswith("image/") else None
         return cls(raw_b64=b64, declared_mime_type=mime_type)
 
     @property
@@ -84,12 +104,19 @@ class ImageData:
 
     @property
     def b64(self) -> str:
-        """The payload as base64 (encoded on first access if it came as bytes)."""
+        """The payload as canonical base64 (encoded on first access if it came as bytes).
+
+        Base64 that came in another accepted form is normalised once (and kept
+        instead); canonical text costs a few scans and no copy.
+        """
         if self._b64 is None:
             encoded = encode_base64(self._bytes or b"")
             object.__setattr__(self, "_b64", encoded)
             return encoded
-        return self._b64
+        canonical = canonical_base64(self._b64)
+        if canonical is not self._b64:
+            object.__setattr__(self, "_b64", canonical)
+        return canonical
 
     def b64_bytes(self) -> bytes:
         """The payload as base64 ASCII bytes, for writing to a socket.
@@ -98,7 +125,7 @@ class ImageData:
         image keeps no second, base64 copy of it alive.
         """
         if self._b64 is not None:
-            return self._b64.encode("ascii")
+            return self.b64.encode("ascii")
         return encode_base64_bytes(self._bytes or b"")
 
     @property
@@ -111,20 +138,19 @@ class ImageData:
         """Size of the decoded image in bytes, computed without decoding."""
         if self._bytes is not None:
             return len(self._bytes)
-        b64 = self._b64 or ""
-        # Count the padding by looking at the end: rstrip would copy megabytes.
-        padding = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
-        return len(b64) * 3 // 4 - padding
+        return decoded_size(self._b64 or "")
 
     def head(self, n: int = 32) -> bytes:
         """The first ``n`` bytes (at most), decoding only what that needs."""
         if self._bytes is not None:
             return self._bytes[:n]
-        chars = (n + 2) // 3 * 4
-        try:
-            return binascii.a2b_base64((self._b64 or "")[:chars])[:n]
-        except (binascii.Error, ValueError):
-            return b""
+        return base64_head(self._b64 or "", n)
+
+    def tail(self, n: int = 32) -> bytes:
+        """The last ``n`` bytes (at most), decoding only what that needs."""
+        if self._bytes is not None:
+            return self._bytes[-n:] if n > 0 else b""
+        return base64_tail(self._b64 or "", n)
 
     @property
     def mime_type(self) -> str | None:

@@ -96,6 +96,9 @@ class GenerationResult:
         save_errors: Saves that failed (the images stay in :attr:`images`).
         replayed: True when the run was replayed from the generation cache
             (``cache=True``) instead of generated.
+        dropped_previews: Previews the ``validation`` middleware dropped
+            because their payload was broken (cut short, or base64 that does
+            not decode): they were never yielded and are not in :attr:`previews`.
     """
 
     provider: str
@@ -109,6 +112,7 @@ class GenerationResult:
     saved: list[SavedImage] = attrs.Factory(list)
     save_errors: list[Exception] = attrs.Factory(list)
     replayed: bool = False
+    dropped_previews: int = 0
 
     def add(self, chunk: Chunk) -> None:
         """Record one chunk."""

@@ -1,14 +1,23 @@
-"""Recognise image formats from their first bytes, and read dimensions from headers.
+"""Recognise image formats from their first bytes, read dimensions from headers,
+and tell a whole image from a truncated one by its last bytes.
 
-Only headers are read: nothing here decodes pixels, so checking a 20 MB PNG
-costs the same as checking a 2 KB one.
+Only headers and ends are read: nothing here decodes pixels, so checking a
+20 MB PNG costs the same as checking a 2 KB one.
 """
 
 from __future__ import annotations
 
 import struct
 
-__all__ = ["EXTENSIONS", "image_size", "sniff_mime"]
+__all__ = [
+    "EXTENSIONS",
+    "MAX_JPEG_PADDING",
+    "TAIL_BYTES",
+    "image_size",
+    "incompleteness",
+    "is_complete",
+    "sniff_mime",
+]
 
 EXTENSIONS = {
     "image/png": "png",
@@ -110,3 +119,75 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             return width, height
         pos += 2 + length
     return None
+
+
+# -- whole or truncated -------------------------------------------------------
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # an empty IEND chunk, CRC included
+_JPEG_EOI = b"\xff\xd9"
+_JPEG_PADDING = b"\x00 \t\r\n\x0b\x0c"
+
+MAX_JPEG_PADDING = 4096
+"""Bytes of padding (``0x00`` or ASCII whitespace) accepted after a JPEG's EOI marker.
+
+Some encoders and tools pad a JPEG to a block size, or end it with a newline;
+anything else after EOI (or more padding than this) counts as incomplete.
+"""
+
+TAIL_BYTES = MAX_JPEG_PADDING + len(_JPEG_EOI)
+"""How many of the last bytes :func:`incompleteness` may need to see."""
+
+
+def incompleteness(head: bytes, tail: bytes, size: int, mime: str) -> str | None:
+    """Why an image of type ``mime`` does not end where its format ends it, or ``None``.
+
+    Args:
+        head: Its first bytes (at least 12; only WebP needs them).
+        tail: Its last bytes (up to :data:`TAIL_BYTES`; fewer if the image is
+            shorter).
+        size: Its length in bytes.
+        mime: Its sniffed type.
+
+    The checks, each on a few bytes: a PNG ends with an empty ``IEND`` chunk;
+    a JPEG with the EOI marker ``ff d9``, then at most :data:`MAX_JPEG_PADDING`
+    bytes of ``00`` or whitespace; a WebP's RIFF header gives the length of
+    the rest of the file (one padding byte more is accepted); a GIF ends with
+    its trailer ``3b`` (``;``). Types other than these four have nothing to
+    check (``None``).
+    """
+    if mime == "image/png":
+        if tail[-12:] != _PNG_END:
+            return "it does not end with the IEND chunk"
+        return None
+    if mime == "image/jpeg":
+        body = tail.rstrip(_JPEG_PADDING)
+        if not body.endswith(_JPEG_EOI) or len(tail) - len(body) > MAX_JPEG_PADDING:
+            return "it does not end with the EOI marker (ff d9)"
+        return None
+    if mime == "image/webp":
+        if len(head) < 12 or head[:4] != b"RIFF":
+            return "its RIFF header is cut short"
+        promised = int.from_bytes(head[4:8], "little") + 8
+        if size not in (promised, promised + 1):
+            return f"its RIFF header gives {promised} bytes"
+        return None
+    if mime == "image/gif":
+        if not tail.endswith(b";"):
+            return "it does not end with the trailer byte (3b)"
+        return None
+    return None
+
+
+def is_complete(data: bytes | memoryview, mime: str | None = None) -> bool:
+    """True if ``data`` is a PNG, JPEG, WebP or GIF image that ends where its format says.
+
+    Only the first and last bytes are read (see :func:`incompleteness` for
+    the checks); nothing is decoded. Data of no type imagestream recognises
+    is not a complete image: ``False``.
+    """
+    mime = mime or sniff_mime(data)
+    if mime not in EXTENSIONS:
+        return False
+    head = bytes(data[:16])
+    tail = bytes(data[-TAIL_BYTES:]) if len(data) else b""
+    return incompleteness(head, tail, len(data), mime) is None
