@@ -82,6 +82,15 @@ class Recorder(Provider):
         yield ImageFinal(image=ImageData.from_bytes(make_png(8, 8), "image/png"))
 
 
+class Refuser(Recorder):
+    """Refuses any output format, as some providers do."""
+
+    def validate(self, request: ImageRequest) -> ImageRequest:
+        if request.output_format is not None:
+            raise imagestream.ValidationError(f"{self.name}: no output_format")
+        return request
+
+
 class Twin(Recorder):
     models = (ModelInfo("shared-1"), ModelInfo("twin-1"))
     default_model = "twin-1"
@@ -361,8 +370,27 @@ def test_json_failures_are_json_on_stdout(monkeypatch: pytest.MonkeyPatch) -> No
     assert json.loads(usage.stdout)["error"]["type"] == "UsageError"
 
 
-def test_overwrite_replaces_only_the_path_written() -> None:
-    recorder = Recorder()  # always sends PNG, whatever format is asked for
+def test_an_extension_the_provider_cannot_make_is_converted() -> None:
+    recorder, refuser = Recorder(), Refuser("refuser")
+    imagestream.register_plugin(providers_plugin(recorder, refuser), "test-providers")
+    Path("photo.png").write_bytes(b"keep me")
+    for provider, asked in ((recorder, "jpeg"), (refuser, None)):
+        result = run("x", "-p", provider.name, "--output", "photo.jpg", "--overwrite", "--json")
+        (image,) = report(result)["images"]
+        assert (image["path"], image["mime_type"]) == ("photo.jpg", "image/jpeg")
+        assert Path("photo.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+        # Asked for natively where validate takes it (the recorder ignores it).
+        assert provider.requests[-1].output_format == asked
+    assert Path("photo.png").read_bytes() == b"keep me"
+    assert "Pillow" not in result.stderr
+
+
+def test_overwrite_replaces_only_the_path_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pillow(self: ImageData) -> Any:
+        raise imagestream.ConfigurationError("to_pil() needs Pillow")
+
+    monkeypatch.setattr(ImageData, "to_pil", no_pillow)
+    recorder = Recorder()  # always sends PNG, and nothing converts it now
     imagestream.register_plugin(providers_plugin(recorder), "test-providers")
     Path("photo.png").write_bytes(b"keep me")
     result = run("x", "-p", "recorder", "--output", "photo.jpg", "--overwrite", "--json")
@@ -374,6 +402,18 @@ def test_overwrite_replaces_only_the_path_written() -> None:
     Path("shot.png").write_bytes(b"old")
     again = report(run("x", "-p", "recorder", "--output", "shot.png", "--overwrite", "--json"))
     assert again["images"][0]["path"] == "shot.png" and Path("shot.png").read_bytes() != b"old"
+
+
+def test_the_saver_overwrites_only_the_name_it_was_given(fresh: Path) -> None:
+    from imagestream import SaveOptions
+    from imagestream._builtins.filesystem import save_image
+
+    png = ImageFinal(image=ImageData.from_bytes(make_png(4, 4)))
+    Path("photo.png").write_bytes(b"keep me")
+    saved = save_image(png, SaveOptions(output=Path("photo.jpg"), overwrite=True))
+    assert saved.path == Path("photo-1.png") and Path("photo.png").read_bytes() == b"keep me"
+    named = save_image(png, SaveOptions(output=Path("photo.png"), overwrite=True))
+    assert named.path == Path("photo.png") and Path("photo.png").read_bytes() == make_png(4, 4)
 
 
 # -- every example in every --help runs as printed -------------------------------

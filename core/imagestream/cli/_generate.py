@@ -12,10 +12,8 @@ from typing import Any
 import click
 
 from ._errors import plugin_failures, quiet_plugin_warnings, reported_errors
+from ._output import EXTENSION_FORMATS, converting_to, output_format, provider_makes
 from ._progress import ProgressDisplay
-
-# The formats an --output extension asks for; other extensions ask for none.
-_EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 
 def _option_value(raw: str) -> Any:
@@ -47,30 +45,6 @@ def _read_prompt(prompt: str | None) -> str:
             click.get_current_context(silent=True),
         )
     return prompt
-
-
-def _output_format(output: Path | None, given: str | None) -> str | None:
-    """The format to ask the provider for: ``--format``, else the one ``--output``'s extension names.
-
-    The provider is asked for it rather than the image converted afterwards:
-    the core converts no formats (that would need Pillow).
-    """
-    from ..errors import ConfigurationError
-
-    if output is None:
-        return given
-    if output.name in ("", ".", ".."):
-        raise ConfigurationError(f"--output needs a file name, not {str(output)!r}")
-    implied = _EXTENSION_FORMATS.get(output.suffix.lower())
-    if given is None or implied is None:
-        return given or implied
-    wanted = given.strip().lower()
-    if (wanted if wanted != "jpg" else "jpeg") != implied:
-        raise ConfigurationError(
-            f"--output {output.name} asks for {implied} but --format asks for {given}",
-            hint=f"drop --format, or give --output the extension of {given}",
-        )
-    return given
 
 
 def _logs_enabled() -> bool:
@@ -112,7 +86,7 @@ def _provider_for_model(model: str) -> str:
 )
 @click.option(
     "--format",
-    "output_format",
+    "given_format",
     help="Output format: png, jpeg or webp (default: --output's extension, else the provider's).",
 )
 @click.option(
@@ -182,7 +156,7 @@ def generate(
     seed: int | None,
     n: int,
     partial_images: int | None,
-    output_format: str | None,
+    given_format: str | None,
     options: tuple[tuple[str, str], ...],
     output: Path | None,
     out_dir: Path,
@@ -227,7 +201,6 @@ def generate(
             "seed": seed,
             "n": n,
             "partial_images": partial_images,
-            "output_format": _output_format(output, output_format),
             "base_url": base_url,
             "api_key": key,
             "timeout": timeout,
@@ -241,12 +214,19 @@ def generate(
         try:
             if model is not None and provider is None:
                 params["provider"] = _provider_for_model(model)
+            fmt = output_format(output, given_format)
+            # Only implied by --output's extension: asked for natively when the
+            # provider takes it, converted afterwards when it does not.
+            convert = fmt if given_format is None else None
+            if fmt is not None and (convert is None or provider_makes(fmt, text, params)):
+                params["output_format"] = fmt
             failures.report()
             from .._saving import SaveOptions
 
             save = SaveOptions(out_dir=out_dir, output=output, overwrite=overwrite)
             started = time.perf_counter()
-            result = asyncio.run(_run(text, params, save, show_progress=not quiet))
+            with converting_to(convert):
+                result = asyncio.run(_run(text, params, save, show_progress=not quiet))
             elapsed = time.perf_counter() - started
         finally:
             failures.report()
@@ -286,7 +266,7 @@ def _print_saved(result: Any, output: Path | None, elapsed: float) -> None:
         source = " from the cache" if result.replayed else ""
         click.echo(f"saved {saved.path} ({listed}){source} in {elapsed:.2f}s", err=True)
         asked = output.suffix.lower() if output is not None else ""
-        if asked in _EXTENSION_FORMATS and saved.path.suffix.lower() != asked:
+        if asked in EXTENSION_FORMATS and saved.path.suffix.lower() != asked:
             click.echo(
                 f"  note: the provider sent {saved.mime_type}, not the {asked} --output asked for",
                 err=True,
