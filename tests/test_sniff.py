@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, features
 
-from imagestream._sniff import EXTENSIONS, image_size, sniff_mime
-from imagestream.testing import make_png
+from imagestream._sniff import (
+    EXTENSIONS,
+    MAX_JPEG_PADDING,
+    TAIL_BYTES,
+    image_size,
+    incompleteness,
+    is_complete,
+    sniff_mime,
+)
+from imagestream.testing import make_image, make_png
 
 WIDTH, HEIGHT = 37, 23
 
@@ -289,3 +297,85 @@ def test_only_the_header_is_read() -> None:
     idat = data.find(b"IDAT")
     data[idat + 4 : idat + 8] = b"\x00\x00\x00\x00"
     assert image_size(bytes(data)) == (9, 4)
+
+
+# --- whole or cut short -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", _params())
+def test_real_images_are_complete(name: str) -> None:
+    make, mime = FORMATS[name]
+    data = make()
+    assert is_complete(data)
+    assert is_complete(data, mime)
+    assert is_complete(memoryview(data))
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg", pytest.param("webp", marks=needs_webp)])
+def test_testing_images_are_complete(kind: str) -> None:
+    assert is_complete(make_image(kind))
+    assert is_complete(make_png(3, 2))
+
+
+@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("cut", [1, 2, 3, 12, 100])
+def test_truncated_images_are_not_complete(name: str, cut: int) -> None:
+    make, mime = FORMATS[name]
+    data = make()
+    if mime == "image/gif" and data[:-cut].endswith(b";"):
+        pytest.skip("this cut happens to end on a 3b byte, which only a parser could tell apart")
+    assert not is_complete(data[:-cut])
+    assert incompleteness(data[:16], data[:-cut][-TAIL_BYTES:], len(data) - cut, mime)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keep=st.floats(min_value=0.0, max_value=0.999))
+def test_no_prefix_of_a_png_or_jpeg_is_complete(keep: float) -> None:
+    for data in (png(), jpeg_progressive()):
+        assert not is_complete(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [b"\x00", b"\n", b"\r\n", b" \t", b"\x00" * MAX_JPEG_PADDING],
+    ids=["zero", "lf", "crlf", "spaces", "most"],
+)
+def test_jpeg_padding_after_eoi_is_accepted(padding: bytes) -> None:
+    assert is_complete(jpeg_baseline() + padding)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"\x00" * (MAX_JPEG_PADDING + 1), b"junk", b"\x00\x01", b"\xff\xd9\x00x"],
+    ids=["too-much-padding", "junk", "not-padding", "junk-after-a-second-eoi"],
+)
+def test_jpeg_with_more_than_padding_after_eoi_is_not_complete(tail: bytes) -> None:
+    assert not is_complete(jpeg_baseline() + tail)
+
+
+@needs_webp
+def test_webp_riff_length() -> None:
+    data = webp_lossy()
+    assert is_complete(data + b"\x00"), "one padding byte after the RIFF length"
+    assert not is_complete(data + b"\x00\x00")
+    assert not is_complete(data[:-1])
+    riff = int.from_bytes(data[4:8], "little")
+    lying = data[:4] + (riff + 2).to_bytes(4, "little") + data[8:]
+    assert "RIFF header gives" in (incompleteness(lying[:16], b"", len(lying), "image/webp") or "")
+
+
+def test_png_and_gif_end_markers() -> None:
+    data = png()
+    assert not is_complete(data + b"\x00"), "nothing may follow IEND"
+    assert not is_complete(data[:-4] + b"\x00\x00\x00\x00"), "IEND with a wrong CRC"
+    assert is_complete(gif())
+    assert not is_complete(gif() + b"\x00")
+
+
+@pytest.mark.parametrize("data", [b"", b"<html></html>", b"\x89PNG\r\n\x1a\n"])
+def test_not_an_image_is_not_complete(data: bytes) -> None:
+    assert not is_complete(data)
+
+
+def test_types_without_a_check_have_no_fault() -> None:
+    assert incompleteness(b"", b"", 0, "image/avif") is None
