@@ -16,7 +16,7 @@ import attrs
 from ._sniff import EXTENSIONS, sniff_mime
 from .errors import SaveError, UnsafePathError
 
-__all__ = ["SaveOptions", "default_name", "safe_join", "write_atomic"]
+__all__ = ["SaveOptions", "check_path", "default_name", "safe_join", "write_atomic"]
 
 DEFAULT_OUT_DIR = Path("generated-images")
 
@@ -49,6 +49,33 @@ def default_name(mime_type: str | None, *, sample: int = 0, now: float | None = 
 
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
+NAME_MAX = 255
+"""Bytes in one file name where the file system does not say (ext4, APFS, NTFS...)."""
+
+_TMP_EXTRA = len(".") + len(".") + 8 + len(".tmp")
+"""Bytes of a temporary's name around its name part: two dots, mkstemp's 8 random characters, ``.tmp``."""
+
+
+def check_path(path: Path | str, what: str = "path") -> None:
+    """Refuse a path holding a control character (NUL, newline, tab, other C0, DEL).
+
+    Such a name is either impossible (NUL) or a trap for every shell and log
+    that shows it later, so it is refused rather than written.
+
+    Raises:
+        UnsafePathError: Naming the character and where it is.
+    """
+    text = os.fspath(path)
+    found = _BAD_CHARS.search(text)
+    if found is not None:
+        raise UnsafePathError(
+            f"refusing unsafe {what} {text!r}: it holds the control character "
+            f"{found.group()!r} at position {found.start()}",
+            path=Path(text),
+            hint="file and directory names may not contain control characters "
+            "(NUL, newline, tab, ...)",
+        )
+
 
 def safe_join(directory: Path, name: str) -> Path:
     """``directory / name``, refusing any name that would land outside ``directory``.
@@ -57,8 +84,10 @@ def safe_join(directory: Path, name: str) -> Path:
         UnsafePathError: Absolute names, ``..`` components, control characters,
             or a symlink that leads out of the directory.
     """
-    if not name or _BAD_CHARS.search(name):
-        raise UnsafePathError(f"refusing unsafe file name {name!r}")
+    check_path(directory, "directory")
+    if not name:
+        raise UnsafePathError("refusing an empty file name")
+    check_path(name, "file name")
     candidate = Path(name)
     if candidate.is_absolute() or candidate.drive or ".." in candidate.parts:
         raise UnsafePathError(
@@ -88,11 +117,36 @@ def fix_suffix(path: Path, data: bytes) -> Path:
     return path.with_suffix("." + ext)
 
 
-def numbered(path: Path, number: int) -> Path:
-    """``out.png`` → ``out-2.png`` (``number`` 0 gives ``path`` itself)."""
+def numbered(path: Path, number: int, *, name_max: int = NAME_MAX) -> Path:
+    """``out.png`` → ``out-2.png`` (``number`` 0 gives ``path`` itself).
+
+    A name that would grow past ``name_max`` bytes loses the end of its stem
+    instead (the number and the suffix are kept).
+    """
     if number == 0:
         return path
-    return path.with_name(f"{path.stem}-{number}{path.suffix}")
+    tail = f"-{number}{path.suffix}"
+    room = name_max - len(os.fsencode(tail))
+    return path.with_name(_cut(path.stem, room) + tail)
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest start of ``text`` that is at most ``limit`` bytes in the file-system encoding."""
+    if len(os.fsencode(text)) <= limit:
+        return text
+    text = text[: max(limit, 0)]  # a character is at least one byte
+    while text and len(os.fsencode(text)) > limit:
+        text = text[:-1]  # never ends inside a multi-byte character
+    return text
+
+
+def name_max(directory: Path) -> int:
+    """The longest file name, in bytes, that ``directory``'s file system takes."""
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+    return limit if limit and limit > 0 else NAME_MAX
 
 
 def write_atomic(
@@ -107,14 +161,34 @@ def write_atomic(
     (``name-1.png``, ``name-2.png``, ...) is taken instead, without a race
     (publishing uses a hard link, which fails if the name exists).
 
+    The temporary's name (``.<name>.<random>.tmp``) is kept within the file
+    system's name limit by shortening its ``<name>`` part, so any final name
+    the file system takes can be written.
+
     Raises:
-        SaveError: The directory cannot be created or written (read-only,
-            disk full, ...); nothing is left behind.
+        UnsafePathError: The path holds a control character (NUL, newline, ...).
+        SaveError: The file name is longer than the file system allows, or
+            the directory cannot be created or written (read-only, disk
+            full, ...); nothing is left behind.
     """
+    check_path(path)
     directory = path.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise SaveError(f"cannot write to {directory}: {exc.strerror or exc}", path=path) from exc
+    limit = name_max(directory)
+    length = len(os.fsencode(path.name))
+    if length > limit:
+        raise SaveError(
+            f"cannot save {path.name[:40]}...: the file name is {length} bytes long, "
+            f"more than the {limit} bytes a file name may have here",
+            path=path,
+            hint="give a shorter file name",
+        )
+    prefix = "." + _cut(path.name, limit - _TMP_EXTRA) + "."
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
     except OSError as exc:
         raise SaveError(f"cannot write to {directory}: {exc.strerror or exc}", path=path) from exc
     tmp = Path(tmp_name)
@@ -125,7 +199,7 @@ def write_atomic(
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)
-            final = _publish(tmp, path, overwrite=overwrite, max_tries=max_tries)
+            final = _publish(tmp, path, overwrite=overwrite, max_tries=max_tries, name_max=limit)
         except OSError as exc:
             raise SaveError(f"cannot save {path}: {exc.strerror or exc}", path=path) from exc
     finally:
@@ -135,12 +209,12 @@ def write_atomic(
     return final
 
 
-def _publish(tmp: Path, path: Path, *, overwrite: bool, max_tries: int) -> Path:
+def _publish(tmp: Path, path: Path, *, overwrite: bool, max_tries: int, name_max: int) -> Path:
     if overwrite:
         os.replace(tmp, path)
         return path
     for number in range(max_tries):
-        candidate = numbered(path, number)
+        candidate = numbered(path, number, name_max=name_max)
         try:
             os.link(tmp, candidate)
         except FileExistsError:

@@ -3,7 +3,7 @@
 Writes each final image under ``options.out_dir`` as ``image-<timestamp>.<ext>``
 (the extension from the sniffed bytes), or to ``options.output``; atomically,
 never overwriting an existing file unless ``options.overwrite``, and refusing
-names that escape the output directory.
+names that escape the output directory or hold control characters.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._result import SavedImage
-from .._saving import default_name, fix_suffix, numbered, safe_join, write_atomic
+from .._saving import check_path, default_name, fix_suffix, numbered, safe_join, write_atomic
 from .._sniff import image_size, sniff_mime
 from ..hookspecs import hookimpl
 
@@ -32,6 +32,12 @@ def save_image(image: ImageFinal, options: SaveOptions, *, index: int = 0) -> Sa
     target: Path
     overwrite = options.overwrite
     named = options.output
+    # Control characters are refused wherever they are (NUL is impossible, a
+    # newline a trap), before a directory is made for them.
+    if named is not None:
+        check_path(named, "output path")
+    else:
+        check_path(options.out_dir, "output directory")
     if named is None and options.filename is not None:
         named = safe_join(options.out_dir, options.filename)
     if named is not None:
