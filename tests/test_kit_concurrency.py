@@ -7,8 +7,12 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import imagestream
-from imagestream import Pipeline, TextDelta
+from imagestream import ImageData, ImageFinal, Pipeline, TextDelta
 from imagestream.provider import Chunk, ImageRequest, Provider, RunContext
+from imagestream.testing import make_png
+
+# A run asks for an image: one that ends without any is a NoImageError.
+FINAL = ImageFinal(image=ImageData.from_bytes(make_png(), "image/png"))
 
 
 class Counting(Provider):
@@ -27,6 +31,7 @@ class Counting(Provider):
         try:
             await asyncio.sleep(0.02)
             yield TextDelta("done")
+            yield FINAL
         finally:
             self.inside -= 1
 

@@ -11,6 +11,8 @@ import pytest
 from aiohttp import web
 
 from imagestream import (
+    ImageData,
+    ImageFinal,
     Pipeline,
     StreamDecodeError,
     StreamInterruptedError,
@@ -27,11 +29,15 @@ from imagestream.provider import (
     read_json,
     stream_events,
 )
+from imagestream.testing import make_png
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Serve = Callable[[Handler], Awaitable[str]]
 
 KEY = "sk-test-NEVER-SHOWN-4242"
+
+# A run asks for an image: one that ends without any is a NoImageError.
+FINAL = ImageFinal(image=ImageData.from_bytes(make_png(), "image/png"))
 
 
 class EventsProvider(Provider):
@@ -53,6 +59,7 @@ class EventsProvider(Provider):
         )
         async for event in events:
             yield TextDelta(event.data)
+        yield FINAL
 
 
 class WholeProvider(Provider):
@@ -65,7 +72,7 @@ class WholeProvider(Provider):
             "GET", f"{request.base_url}/v1/whole", provider=self.name
         )
         body = await read_json(context, response, provider=self.name, limit=1000)
-        return ProviderResponse(text=body["text"])
+        return ProviderResponse(text=body["text"], images=[FINAL])
 
 
 async def _run(provider: Provider, base_url: str) -> list[Chunk]:
@@ -210,6 +217,7 @@ async def test_iter_events_without_a_type_check(serve: Serve) -> None:
             ):
                 seen.append(json.loads(event.data))
                 yield TextDelta(event.data)
+            yield FINAL
 
     async def handler(request: web.Request) -> web.StreamResponse:
         return web.Response(body=_sse('{"a": 1}'), content_type="application/octet-stream")

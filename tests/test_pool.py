@@ -13,9 +13,12 @@ import pytest
 from aiohttp import web
 
 import imagestream
-from imagestream import HttpClient, Pipeline, TextDelta
+from imagestream import HttpClient, ImageData, ImageFinal, Pipeline, TextDelta
 from imagestream.provider import Chunk, ImageRequest, Provider, RunContext
-from imagestream.testing import PluginHarness
+from imagestream.testing import PluginHarness, make_png
+
+# A run asks for an image: one that ends without any is a NoImageError.
+FINAL = ImageFinal(image=ImageData.from_bytes(make_png(), "image/png"))
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Serve = Callable[[Handler], Awaitable[str]]
@@ -28,6 +31,7 @@ class PingProvider(Provider):
         response = await context.http.send("GET", f"{request.base_url}/", provider=self.name)
         body = await context.http.read_body(response, provider=self.name)
         yield TextDelta(body.decode())
+        yield FINAL
 
 
 async def _peer_counting_server(serve: Serve) -> tuple[str, set[int]]:
@@ -97,13 +101,15 @@ def test_closed_at_loop_shutdown_without_warnings() -> None:
         """
         import asyncio, gc, imagestream
         from aiohttp import web
-        from imagestream import Pipeline, TextDelta, Provider
+        from imagestream import ImageData, ImageFinal, Pipeline, TextDelta, Provider
+        from imagestream.testing import make_png
 
         class Ping(Provider):
             name = "ping"
             async def stream(self, request, context):
                 response = await context.http.send("GET", request.base_url, provider="ping")
                 yield TextDelta((await context.http.read_body(response, provider="ping")).decode())
+                yield ImageFinal(image=ImageData.from_bytes(make_png(), "image/png"))
 
         async def main():
             app = web.Application()

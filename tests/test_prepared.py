@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import attrs
 
-from imagestream import Pipeline, TextDelta
+from imagestream import ImageData, ImageFinal, Pipeline, TextDelta
 from imagestream.provider import (
     Chunk,
     ImageRequest,
@@ -16,6 +16,10 @@ from imagestream.provider import (
     ProviderResponse,
     RunContext,
 )
+from imagestream.testing import make_png
+
+# A run asks for an image: one that ends without any is a NoImageError.
+FINAL = ImageFinal(image=ImageData.from_bytes(make_png(), "image/png"))
 
 
 @attrs.frozen
@@ -40,6 +44,7 @@ class Parsing(Provider):
     async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
         settings = context.prepared_as(Settings) or self.parse(request)
         yield TextDelta(f"{settings.word} {request.model}")
+        yield FINAL
 
 
 class GenerateOnly(Parsing):
@@ -48,7 +53,7 @@ class GenerateOnly(Parsing):
 
     async def generate(self, request: ImageRequest, context: RunContext) -> ProviderResponse:
         settings = context.prepared_as(Settings) or self.parse(request)
-        return ProviderResponse(text=settings.word)
+        return ProviderResponse(text=settings.word, images=[FINAL])
 
 
 async def test_stream_gets_the_prepared_settings_and_request() -> None:
@@ -75,6 +80,7 @@ async def test_a_plain_request_leaves_prepared_empty() -> None:
             seen.append(context.prepared)
             seen.append(context.prepared_as(Settings))
             yield TextDelta("x")
+            yield FINAL
 
     await Pipeline(Plain()).agenerate("x")
     assert seen == [None, None]

@@ -35,8 +35,9 @@ def stream(
 
     ::
 
-        async for chunk in imagestream.stream("a red circle", provider="procedural"):
-            ...
+        async with imagestream.stream("a red circle", provider="procedural") as chunks:
+            async for chunk in chunks:
+                ...
 
     Args:
         prompt: What to draw, or a whole :class:`ImageRequest`.
@@ -53,7 +54,10 @@ def stream(
     Raises:
         TypeError: ``provider`` is neither a name, a :class:`Provider` nor ``None``.
 
-    Leaving the loop early closes the connection. Errors are
+    Leaving the ``async with`` block, however it is left (``break``, an
+    exception, cancellation), closes the run and its connection; a bare
+    ``async for`` left early does not (see :class:`ChunkStream`). A run that
+    ends without an image raises :class:`NoImageError`. Errors are
     :class:`ImagestreamError` subclasses; their ``partial`` holds what arrived.
     """
     if provider is not None:

@@ -15,6 +15,7 @@ import contextlib
 import inspect
 import re
 import sys
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
 
@@ -31,7 +32,7 @@ from ._plugins import CORE_PLUGINS, PluginManager, get_plugin_manager, load_buil
 from ._pool import shared_http
 from ._provider import Prepared, Provider, ProviderResponse
 from ._registry import Registry
-from ._request import ImageRequest
+from ._request import ImageRequest, Secret
 from ._result import GenerationResult
 from ._saving import SaveOptions
 from ._sniff import sniff_mime
@@ -41,6 +42,7 @@ from .errors import (
     ImagestreamError,
     ImageValidationError,
     InvalidRequestError,
+    NoImageError,
     PluginError,
     SaveError,
     ValidationError,
@@ -299,24 +301,49 @@ def build_request(
 class ChunkStream:
     """The async iterator :func:`imagestream.stream` returns.
 
-    Iterate it with ``async for``. Leaving the loop early (``break``, an
-    exception, cancellation) closes the provider's connection; use
-    ``async with`` (or :meth:`aclose`) to close it at a point you choose.
+    Use it as an async context manager around the loop, so that the run and
+    its provider connection are closed when the block is left, however it is
+    left (``break``, an exception, cancellation)::
+
+        async with imagestream.stream("a red circle") as chunks:
+            async for chunk in chunks:
+                if isinstance(chunk, imagestream.ImagePreview):
+                    break  # the connection is closed as the block exits
+
+    A loop that runs to the end (or fails) closes the run by itself. Leaving
+    a bare ``async for`` early does not: the run stays open, holding its
+    connection, until :meth:`aclose` is awaited or the stream is
+    garbage-collected. A stream collected in that state emits a
+    ``ResourceWarning`` naming the fix, and asyncio closes the run on its
+    event loop soon after (if that loop is still running).
     :attr:`result` accumulates everything seen so far.
     """
 
     def __init__(self, agen: AsyncIterator[Chunk], result: GenerationResult) -> None:
         self._agen = agen
         self.result = result
+        # The loop of the first __anext__ (None: never started), and whether
+        # the run is over (exhausted, failed or closed): what __del__ checks.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._over = False
 
     def __aiter__(self) -> ChunkStream:
         return self
 
     async def __anext__(self) -> Chunk:
-        return await self._agen.__anext__()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        try:
+            return await self._agen.__anext__()
+        except BaseException:
+            # StopAsyncIteration, an error or a cancellation: an async
+            # generator that raised is finished.
+            self._over = True
+            raise
 
     async def aclose(self) -> None:
         """Stop the run and close its connections."""
+        self._over = True
         aclose = getattr(self._agen, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -326,6 +353,43 @@ class ChunkStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def __del__(self) -> None:
+        # Only a run that was started and then abandoned still holds a connection.
+        loop = getattr(self, "_loop", None)
+        if loop is None or getattr(self, "_over", True):
+            return
+        warnings.warn(
+            "an imagestream ChunkStream was dropped while its run was still open "
+            "(a loop left early without closing it), which keeps the provider "
+            "connection open until the event loop gets to close it: use "
+            "'async with imagestream.stream(...) as chunks: async for chunk in chunks: ...' "
+            "or 'await chunks.aclose()'",
+            ResourceWarning,
+            source=self,
+            stacklevel=2,
+        )
+        agen = self._agen
+        if inspect.isasyncgen(agen):
+            # asyncio's async-generator hooks close it: the generator is
+            # collected with this object and its finaliser schedules aclose()
+            # on its loop.
+            return
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_close_later, loop, aclose)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Tasks closing abandoned chunk iterators (the loop keeps only weak references to tasks)."""
+
+
+def _close_later(loop: asyncio.AbstractEventLoop, aclose: Callable[[], Awaitable[Any]]) -> None:
+    # A task that closes an abandoned (non-generator) chunk iterator.
+    task = loop.create_task(_shielded(aclose()))
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
 
 
 class Pipeline:
@@ -362,7 +426,9 @@ class Pipeline:
             :func:`imagestream.stream` uses), closed when the loop shuts
             down; ``async with pipeline:`` gives the pipeline a client of its
             own instead, closed on exit.
-        defaults: Default request fields and options (``model=``, ``size=``, ...).
+        defaults: Default request fields and options (``model=``, ``size=``, ...),
+            kept in :attr:`defaults`; an ``api_key=`` is kept as a :class:`Secret`,
+            which never prints.
 
     Raises:
         PluginError: A middleware or plugin object that would be ignored.
@@ -394,6 +460,10 @@ class Pipeline:
         if self._save_default is None and (saver is True or callable(saver)):
             self._save_default = True  # a pipeline given a saver saves
         self._switch_defaults = {name: defaults.pop(name) for name in SWITCHES if name in defaults}
+        if isinstance(defaults.get("api_key"), str) and defaults["api_key"]:
+            # Kept as a Secret, so no repr of the pipeline, its defaults or a
+            # request ever shows the key.
+            defaults["api_key"] = Secret(defaults["api_key"])
         self.defaults = defaults
         if manager is not None:
             if middleware or plugins or postprocessors or saver not in (None, False):
@@ -573,6 +643,7 @@ class Pipeline:
                 )
             if deadline is not None:
                 bounded = deadline.bound(source)
+            finals = 0
             async for received in source if bounded is None else bounded:
                 chunk: Chunk = received
                 for func in chunk_hooks:
@@ -593,8 +664,11 @@ class Pipeline:
                                 )
                         if save_options is not None:
                             await self._save(chunk, save_options, context, result)
+                    finals += 1
                 result.add(chunk)
                 yield chunk
+            if not finals:
+                raise _no_image(provider.name, result)
             if result.save_errors:
                 first = result.save_errors[0]
                 raise first if isinstance(first, SaveError) else SaveError(str(first))
@@ -643,6 +717,30 @@ class Pipeline:
         except SaveError as exc:
             # Keep going: the image stays in the result and later images may still save.
             result.save_errors.append(exc)
+        except Exception as exc:
+            # A saver's own failure (OSError, ValueError, ...) is a save error
+            # all the same: it must never cost the image.
+            error = SaveError(f"saving the image failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            result.save_errors.append(error)
+
+
+def _no_image(provider: str, result: GenerationResult) -> NoImageError:
+    """The error of a run whose provider finished, without an error, but with no image.
+
+    Every run asks for at least one image, so zero images is never a
+    success: the provider's text usually says why (a refusal, a question).
+    """
+    said = result.text.strip()
+    quoted = f'; it said: "{said[:300]}"' if said else ""
+    previews = f" ({len(result.previews)} preview(s) arrived)" if result.previews else ""
+    return NoImageError(
+        f"the run ended without an image{previews}{quoted}",
+        provider=provider,
+        text=said,
+        hint="the error's .text holds what the model said and .partial what arrived; "
+        "ask for an image explicitly in the prompt, or try again",
+    )
 
 
 async def _shielded(awaitable: Awaitable[Any]) -> None:

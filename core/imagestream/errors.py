@@ -30,7 +30,7 @@ them all. The tree, drawn once::
     │   ├── StreamTruncatedError    the stream ended inside an event or frame
     │   └── DecoderLimitError       a configured size limit was exceeded
     └── SaveError                   an image could not be written
-        └── UnsafePathError         a name that would escape the output folder
+        └── UnsafePathError         a refused name: outside the folder, control characters
 
 Errors carry facts a caller can act on (``provider``, ``status``,
 ``request_id``, ``retry_after``, ...) and never an API key: the key is not
@@ -223,7 +223,10 @@ class NoImageError(ProviderError):
     """The model finished without an image although one was asked for.
 
     Never a "successful" run with zero images: what the model said instead is
-    kept, because it usually says why ("I can't draw real people...").
+    kept, because it usually says why ("I can't draw real people..."). The
+    pipeline raises it for any run whose provider ends, without an error,
+    having sent no final image; providers raise it themselves when they know
+    why (a refusal, a failed image call).
 
     Attributes:
         text: The text the model answered with (may be empty).
@@ -333,4 +336,6 @@ class SaveError(ImagestreamError):
 
 
 class UnsafePathError(SaveError):
-    """A file name that would land outside the output directory was refused."""
+    """A path was refused: a file name that would land outside the output
+    directory, or a path holding a control character (NUL, newline, tab,
+    other C0 characters, DEL)."""

@@ -22,9 +22,10 @@ async def previews_to_gif(
 ) -> Path:
     """Stream ``prompt``; save its first image's previews and final as a GIF."""
     frames: list[Image.Image] = []
-    async for chunk in imagestream.stream(prompt, **params):
-        if isinstance(chunk, ImagePreview | ImageFinal) and chunk.sample == 0:
-            frames.append(chunk.image.to_pil().convert("RGB"))
+    async with imagestream.stream(prompt, **params) as chunks:
+        async for chunk in chunks:
+            if isinstance(chunk, ImagePreview | ImageFinal) and chunk.sample == 0:
+                frames.append(chunk.image.to_pil().convert("RGB"))
     if not frames:
         raise ValueError(f"the run of {prompt!r} produced no image")
     # Previews may be smaller than the final image: scale every frame to its size.

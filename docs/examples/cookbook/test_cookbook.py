@@ -142,7 +142,8 @@ async def test_a_run_without_images_is_an_error(tmp_path: Path) -> None:
         "silent", chunks=[imagestream.TextDelta("nothing to draw")]
     )
 
-    with pytest.raises(ValueError, match="no image"):
+    # The run itself fails: a run that ends without an image is a NoImageError.
+    with pytest.raises(imagestream.NoImageError, match="nothing to draw"):
         await previews_to_gif(PROMPT, tmp_path / "none.gif", provider=silent)
     assert not (tmp_path / "none.gif").exists()
 

@@ -21,7 +21,7 @@ from _openai_server import OpenAIServer, Script, b64_image, make_image
 from _support import kinds
 
 from imagestream import ImageFinal, TextDelta, Usage
-from imagestream.errors import QuotaExceededError
+from imagestream.errors import NoImageError, QuotaExceededError
 
 # A JSON string holding an image as base64, and its field name.
 _IMAGE_FIELD = re.compile(r'"(partial_image_b64|result|b64_json)":(\s*)"([A-Za-z0-9+/=.]*)"')
@@ -247,14 +247,21 @@ async def test_pydantic_ai_raw_sse_framing(
     body = interactions[number]["response"]["body"]["string"]
     assert body.startswith("event: response.created\ndata: ")
     server.script(Script(raw=body.encode()))
-    chunks = await run(
-        "What is the capital of France?",
-        model="gpt-image-1",
-        api="responses",
-        responses_model="gpt-4o",
-        tool_choice="auto",
-    )
-    # Early 2025 events carry no sequence_number and no [DONE] follows; nothing fails.
+    # Early 2025 events carry no sequence_number and no [DONE] follows; they
+    # decode. With tool_choice=auto the model answered without drawing: a run
+    # asks for an image, so it ends with NoImageError, what arrived kept.
+    with pytest.raises(NoImageError) as info:
+        await run(
+            "What is the capital of France?",
+            model="gpt-image-1",
+            api="responses",
+            responses_model="gpt-4o",
+            tool_choice="auto",
+        )
+    assert info.value.text == text
+    assert info.value.partial is not None
+    result = info.value.partial
+    chunks = [*(TextDelta(part) for part in result.text_parts), result.usage]
     assert kinds(chunks) == expected
     assert "".join(chunk.text for chunk in chunks if isinstance(chunk, TextDelta)) == text
     assert (chunks[-1].input_tokens, chunks[-1].output_tokens) == tokens

@@ -17,6 +17,7 @@ from imagestream.errors import (
     ContentPolicyError,
     ImageValidationError,
     InvalidRequestError,
+    NoImageError,
     ProviderError,
     QuotaExceededError,
     RateLimitError,
@@ -76,7 +77,10 @@ def test_responses_events_ignore_foreign_items_and_empty_text() -> None:
     )
     assert text.text == "whole"
     assert machine.handle({"type": "response.completed", "response": {"status": "completed"}}) == []
-    machine.finish()
+    # The failed image call is the reason there is no image.
+    with pytest.raises(NoImageError, match="image_generation_call failed") as info:
+        machine.finish()
+    assert info.value.text == "whole"
 
 
 def test_error_events_and_bodies_map_to_types() -> None:
@@ -149,7 +153,7 @@ def test_event_images_are_the_core_image_data() -> None:
     assert repr(fast).startswith("ImageData(image/jpeg")
     again = pickle.loads(pickle.dumps(fast))
     assert again.data == fast.data
-    for bad in ("not base64!", b64[:-1], b64 + "\n"):
+    for bad in ("not base64!", b64 + "A", b64[:8] + "*" + b64[9:]):
         (preview,) = ImagesEvents(1).handle(
             {"type": "image_generation.partial_image", "b64_json": bad}
         )
@@ -177,7 +181,7 @@ b64 = base64.b64encode(png).decode()
     _json.dumps({"type": "image_generation.completed", "b64_json": b64}).decode()
 ))
 assert final.image.data == png
-for bad in ("not base64!", b64[:-1], "QUJD\\n", "QU=D", "QUJD===="):
+for bad in ("not base64!", b64 + "A", "QU JD", "QU=D", "QUJD===="):
     try:
         ImageData.from_base64(bad).data
     except ImageValidationError:

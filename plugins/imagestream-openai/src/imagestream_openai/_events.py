@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from imagestream import Chunk, ImageData, ImageFinal, ImagePreview, Secret, TextDelta, Usage
-from imagestream.errors import StreamInterruptedError
+from imagestream.errors import NoImageError, StreamDecodeError, StreamInterruptedError
 
 from ._errors import error_from_event
 from ._models import pricing_for
@@ -32,6 +32,7 @@ __all__ = [
     "final_from_item",
     "images_usage",
     "mime_for",
+    "no_image_error",
     "responses_usage",
 ]
 
@@ -161,6 +162,107 @@ def final_from_item(item: Mapping[str, Any], sample: int) -> ImageFinal | None:
     )
 
 
+def call_failure(item: Mapping[str, Any]) -> tuple[str | None, str] | None:
+    """``(code, reason)`` of an ``image_generation_call`` item that failed, else ``None``.
+
+    A failed call has ``status: "failed"`` and no result; the reason, when
+    the server gives one, is in its ``error`` (an object or a string).
+    """
+    if item.get("type") != "image_generation_call" or item.get("status") != "failed":
+        return None
+    error = item.get("error")
+    code = None
+    reason = None
+    if isinstance(error, Mapping):
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+        message = error.get("message")
+        reason = message if isinstance(message, str) and message else code
+    elif isinstance(error, str) and error:
+        reason = error
+    return code, reason or "the server gave no reason"
+
+
+def refusal_parts(item: Mapping[str, Any]) -> list[str]:
+    """The refusal texts of a ``message`` output item (``{"type": "refusal", "refusal": ...}`` parts)."""
+    if item.get("type") != "message":
+        return []
+    content = item.get("content")
+    return [
+        part["refusal"]
+        for part in (content if isinstance(content, list) else ())
+        if isinstance(part, Mapping)
+        and part.get("type") == "refusal"
+        and isinstance(part.get("refusal"), str)
+        and part["refusal"]
+    ]
+
+
+def no_image_error(
+    *,
+    refusal: str,
+    failures: list[tuple[str | None, str]],
+    said: str,
+    headers: Mapping[str, str] | None = None,
+) -> NoImageError | None:
+    """The error of a Responses API answer without an image, when it says why.
+
+    A refusal (the model declined in words) or a failed
+    ``image_generation_call`` is named in the error, its text kept in
+    :attr:`~imagestream.NoImageError.text`. ``None`` when neither happened:
+    the pipeline then reports the missing image with what the model said.
+    """
+    refusal, said = refusal.strip(), said.strip()
+    request_id = next(
+        (value for name, value in (headers or {}).items() if name.lower() == "x-request-id"), None
+    )
+    if refusal:
+        return NoImageError(
+            f'the model refused to draw: "{refusal[:300]}"',
+            provider="openai",
+            code="refusal",
+            text=refusal,
+            finish_reason="refusal",
+            request_id=request_id,
+            hint="rephrase the prompt",
+        )
+    if failures:
+        code, reason = failures[0]
+        quoted = f'; the model said: "{said[:300]}"' if said else ""
+        return NoImageError(
+            f"the image_generation_call failed: {reason}{quoted}",
+            provider="openai",
+            code=code,
+            text=said,
+            finish_reason="failed",
+            request_id=request_id,
+            hint="try again, or rephrase the prompt",
+        )
+    return None
+
+
+def _event_object(
+    payload: object, event: str, key: Secret | None, headers: Mapping[str, str] | None
+) -> Mapping[str, Any]:
+    """An event's parsed data, which must be a JSON object (``data: null`` or ``[1]`` is not).
+
+    Raises:
+        ProviderError: An ``error`` event whose data is a bare value.
+        StreamDecodeError: Any other event whose data is not an object.
+    """
+    if isinstance(payload, Mapping):
+        return payload
+    if event == "error":
+        raise error_from_event({"error": {"message": str(payload)[:500]}}, key=key, headers=headers)
+    raise StreamDecodeError(
+        f"openai: a {event!r} event's data is a JSON {type(payload).__name__}, not an object"
+    )
+
+
+def _part_key(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """Which text part an event is about (as text: the ids may be any JSON value)."""
+    return str(payload.get("item_id")), str(payload.get("content_index"))
+
+
 def _raise_if_error(
     payload: Mapping[str, Any], kind: Any, key: Secret | None, headers: Mapping[str, str] | None
 ) -> None:
@@ -206,6 +308,7 @@ class ImagesEvents:
 
     def handle(self, payload: Mapping[str, Any], event: str = "message") -> list[Chunk]:
         """The chunks of one event."""
+        payload = _event_object(payload, event, self._key, self._headers)
         kind = payload.get("type") or event
         _raise_if_error(payload, kind, self._key, self._headers)
         if not isinstance(kind, str):
@@ -283,6 +386,9 @@ class ResponsesEvents:
     :class:`ImageFinal` (with the revised prompt); ``response.completed`` →
     :class:`Usage`. The final image arrives twice (in the item and again in
     ``response.completed``): it is emitted once, from whichever comes first.
+    A refusal (``response.refusal.delta``) is text too; an answer that ends
+    refused, or with a failed ``image_generation_call``, and no image raises
+    :class:`~imagestream.NoImageError` saying so (:meth:`finish`).
 
     Args:
         image_model: The tool's image model (for pricing the usage).
@@ -306,7 +412,12 @@ class ResponsesEvents:
         self._headers = headers
         self._samples: dict[str, int] = {}
         self._finished_items: set[str] = set()
-        self._text_parts: set[tuple[Any, Any]] = set()
+        self._text_parts: set[tuple[str, str]] = set()
+        # What the error of an answer without an image quotes.
+        self._said: list[str] = []
+        self._refusal: list[str] = []
+        self._refusal_parts: set[tuple[str, str]] = set()
+        self._failures: dict[str, tuple[str | None, str]] = {}
 
     def _sample(self, item_id: Any) -> int:
         key = str(item_id)
@@ -316,20 +427,31 @@ class ResponsesEvents:
 
     def handle(self, payload: Mapping[str, Any], event: str = "message") -> list[Chunk]:
         """The chunks of one event."""
+        payload = _event_object(payload, event, self._key, self._headers)
         kind = payload.get("type") or event
         _raise_if_error(payload, kind, self._key, self._headers)
         if kind == "response.output_text.delta":
             delta = payload.get("delta")
-            self._text_parts.add((payload.get("item_id"), payload.get("content_index")))
-            return [TextDelta(delta)] if isinstance(delta, str) and delta else []
+            self._text_parts.add(_part_key(payload))
+            return self._text(delta, self._said)
         if kind == "response.output_text.done":
             # Text that came whole, with no deltas before it.
             text = payload.get("text")
-            part = (payload.get("item_id"), payload.get("content_index"))
-            if part in self._text_parts or not isinstance(text, str) or not text:
+            part = _part_key(payload)
+            if part in self._text_parts:
                 return []
             self._text_parts.add(part)
-            return [TextDelta(text)]
+            return self._text(text, self._said)
+        if kind == "response.refusal.delta":
+            # The model declined in words: text like any other, kept for the error.
+            self._refusal_parts.add(_part_key(payload))
+            return self._text(payload.get("delta"), self._refusal)
+        if kind == "response.refusal.done":
+            part = _part_key(payload)
+            if part in self._refusal_parts:
+                return []
+            self._refusal_parts.add(part)
+            return self._text(payload.get("refusal"), self._refusal)
         if kind == "response.image_generation_call.partial_image":
             return self._partial(payload)
         if kind == "response.output_item.done":
@@ -359,6 +481,13 @@ class ResponsesEvents:
             )
         ]
 
+    @staticmethod
+    def _text(text: Any, kept: list[str]) -> list[Chunk]:
+        if not isinstance(text, str) or not text:
+            return []
+        kept.append(text)
+        return [TextDelta(text)]
+
     def _final(self, item: Mapping[str, Any]) -> list[Chunk]:
         if item.get("type") != "image_generation_call":
             return []
@@ -367,6 +496,9 @@ class ResponsesEvents:
             return []
         final = final_from_item(item, self._sample(item_id))
         if final is None:
+            failure = call_failure(item)
+            if failure is not None:
+                self._failures[item_id] = failure
             return []
         self._finished_items.add(item_id)
         return [final]
@@ -378,20 +510,28 @@ class ResponsesEvents:
             return []
         chunks: list[Chunk] = []
         output = response.get("output")
-        # Images whose output_item.done never came (a proxy may drop events).
+        # Images whose output_item.done never came (a proxy may drop events),
+        # and a refusal whose events did not either.
+        refused = bool(self._refusal)
         for item in output if isinstance(output, list) else ():
             if isinstance(item, Mapping):
                 chunks.extend(self._final(item))
+                if not refused:
+                    for text in refusal_parts(item):
+                        chunks.extend(self._text(text, self._refusal))
         usage = responses_usage(response, self.image_model, self.text_model)
         if usage is not None:
             chunks.append(usage)
         return chunks
 
     def finish(self) -> None:
-        """Check the stream was complete.
+        """Check the stream was complete, and that a missing image is explained.
 
         Raises:
             StreamInterruptedError: The stream ended without ``response.completed``.
+            NoImageError: No image, because the model refused (the error's
+                ``text`` is the refusal) or the ``image_generation_call``
+                failed (its reason in the message).
         """
         if not self.complete:
             raise StreamInterruptedError(
@@ -399,3 +539,12 @@ class ResponsesEvents:
                 provider="openai",
                 hint="what arrived (previews, text, images) is in the error's .partial",
             )
+        if not self._finished_items:
+            error = no_image_error(
+                refusal="".join(self._refusal),
+                failures=list(self._failures.values()),
+                said="".join(self._said),
+                headers=self._headers,
+            )
+            if error is not None:
+                raise error

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from imagestream.provider import Chunk, ImageFinal, ProviderResponse
 
 from ._errors import error_from_event
-from ._events import ResponsesEvents, final_from_item, responses_usage
+from ._events import (
+    ResponsesEvents,
+    call_failure,
+    final_from_item,
+    no_image_error,
+    refusal_parts,
+    responses_usage,
+)
 from ._transport import Whole, call, call_whole
 
 if TYPE_CHECKING:
@@ -92,7 +99,12 @@ async def generate_responses(settings: Settings, context: RunContext) -> Provide
 def responses_response(
     body: Mapping[str, Any], settings: Settings, headers: Mapping[str, str] | None = None
 ) -> ProviderResponse:
-    """A whole ``Response`` object as a :class:`ProviderResponse`."""
+    """A whole ``Response`` object as a :class:`ProviderResponse`.
+
+    Raises:
+        NoImageError: No image, because the model refused or the
+            ``image_generation_call`` failed (see :func:`no_image_error`).
+    """
     status = body.get("status")
     if status in ("failed", "incomplete") or isinstance(body.get("error"), Mapping):
         kind = "response.incomplete" if status == "incomplete" else "response.failed"
@@ -101,6 +113,8 @@ def responses_response(
         )
     images: list[ImageFinal] = []
     text: list[str] = []
+    refusals: list[str] = []
+    failures: list[tuple[str | None, str]] = []
     output = body.get("output")
     for item in output if isinstance(output, list) else ():
         if not isinstance(item, Mapping):
@@ -109,6 +123,8 @@ def responses_response(
             final = final_from_item(item, len(images))
             if final is not None:
                 images.append(final)
+            elif (failure := call_failure(item)) is not None:
+                failures.append(failure)
         elif item.get("type") == "message":
             content = item.get("content")
             for part in content if isinstance(content, list) else ():
@@ -116,8 +132,15 @@ def responses_response(
                     value = part.get("text")
                     if isinstance(value, str):
                         text.append(value)
+            refusals.extend(refusal_parts(item))
+    if not images:
+        error = no_image_error(
+            refusal="".join(refusals), failures=failures, said="".join(text), headers=headers
+        )
+        if error is not None:
+            raise error
     return ProviderResponse(
         images=images,
-        text="".join(text),
+        text="".join([*text, *refusals]),
         usage=responses_usage(body, settings.model, settings.responses_model),
     )

@@ -21,6 +21,7 @@ from imagestream import (
     RunContext,
     TextDelta,
     Usage,
+    ValidationError,
 )
 from imagestream.provider import Options
 
@@ -122,6 +123,12 @@ class ProceduralProvider(Provider):
             )
         if request.partial_images is not None and request.partial_images < 0:
             raise ConfigurationError("procedural: partial_images must be >= 0")
+        if request.partial_images is not None and request.partial_images > steps:
+            raise ValidationError(
+                f"procedural: partial_images={request.partial_images} is more than "
+                f"steps={steps}: there is one preview per step at most",
+                hint=f"pass partial_images between 0 and {steps}, or more steps",
+            )
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
         return attrs.evolve(
             request,
