@@ -74,7 +74,8 @@ def error_parser(secret: str | None) -> ErrorParser:
 def _status_of(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    # isascii: "²".isdigit() is true, but int("²") fails.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
 
@@ -90,7 +91,8 @@ def error_from_event(event: Mapping[str, Any], secret: str | None) -> ProviderEr
     """
     raw = event.get("message") or event.get("error") or event.get("detail") or "generation failed"
     if isinstance(raw, Mapping):  # {"error": {"message": ...}} nests it one level down
-        raw = raw.get("message") or json.dumps(dict(raw), default=str)
+        # skipkeys: a msgpack map may have bytes keys, which JSON cannot write.
+        raw = raw.get("message") or json.dumps(dict(raw), default=str, skipkeys=True)
     message = scrub(str(raw), secret)[:_MAX_MESSAGE]
     status = next(
         (code for key in ("statusCode", "status", "code") if (code := _status_of(event.get(key))) is not None),

@@ -70,8 +70,12 @@ def _int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text.removeprefix("-")
+        # isascii: "²".isdigit() is true, but int("²") fails.
+        if digits.isascii() and digits.isdigit():
+            return int(text)
     return None
 
 
