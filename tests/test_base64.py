@@ -32,6 +32,8 @@ def _ours(text: str) -> bytes | None:
 def _reference(text: str) -> bytes | None:
     """The accepted forms, decoded by the standard library in the plainest way."""
     text = text.strip(" \t\r\n\x0b\x0c")
+    if re.search(r"\r(?!\n)", text):
+        return None  # a carriage return must come with its line feed
     data = text.replace("\r", "").replace("\n", "")
     if re.search(r"[^A-Za-z0-9+/=_-]", data):
         return None
@@ -83,6 +85,7 @@ def test_valid_payloads_round_trip(data: bytes) -> None:
         ("QUJDQ", 4),
         ("QUJDé", 4),
         ("data:image/png,QUJD", 0),  # a data: URL that is not base64
+        ("QU\rJD", 2),  # a carriage return alone is not a line break
     ],
 )
 def test_invalid_payloads_are_refused_with_the_offset(text: str, offset: int, mode: str) -> None:

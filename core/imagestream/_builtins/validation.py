@@ -246,9 +246,12 @@ class Validation:
             nbytes = len(data)
             fault = incompleteness(data[:16], data[-TAIL_BYTES:], nbytes, sniffed)
         else:
-            nbytes = image.nbytes
+            # Only a WebP's check needs the size (the others read their tail).
+            nbytes = image.nbytes if sniffed == "image/webp" else 0
             fault = incompleteness(data[:16], image.tail(TAIL_BYTES), nbytes, sniffed)
-            if fault is not None and image.arrived_as_base64:
+            if fault is not None and not image.arrived_as_base64:
+                nbytes = image.nbytes
+            elif fault is not None:
                 # The error path: decode it all, to report a base64 fault if
                 # there is one, else what the whole bytes show.
                 broken = _base64_fault(image, what)
