@@ -19,7 +19,7 @@ from imagestream import _defaults
 from imagestream._http import HttpClient
 from imagestream._retry import RetryPolicy, clamp_retry_after, parse_retry_after
 from imagestream._status import error_for_status
-from imagestream.errors import ProviderError, RateLimitError
+from imagestream.errors import APIConnectionError, ConfigurationError, ProviderError, RateLimitError
 
 Serve = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[str]]
 
@@ -197,3 +197,124 @@ async def test_client_clamps_a_parsers_endless_retry_after(serve: Serve) -> None
     finally:
         await http.close()
     assert caught.value.retry_after == CAP
+
+
+# --- URL redaction ------------------------------------------------------------------------
+
+SECRET_URL = "http://user:pa55@127.0.0.1:{port}/x?token=SECRET"
+
+
+def _shown(error: BaseException) -> str:
+    """Everything a user may be shown of ``error``."""
+    return " | ".join([str(error), repr(error), str(getattr(error, "hint", None))])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("http://user:pa55@127.0.0.1:8/x?token=SECRET", "http://[redacted]@127.0.0.1:8/x?token=[redacted]"),
+        ("see https://me@host/p", "see https://[redacted]@host/p"),
+        ("proxy http://u:p@ss@proxy:3128 failed", "proxy http://[redacted]@proxy:3128 failed"),
+        ("svn+ssh://me:pw@host/x", "svn+ssh://[redacted]@host/x"),
+        ("https://h/?a=1&api_key=K&key=K2&access_token=T&sig=S&signature=S2&password=P&secret=Z&b=2",
+         "https://h/?a=1&api_key=[redacted]&key=[redacted]&access_token=[redacted]&sig=[redacted]"
+         "&signature=[redacted]&password=[redacted]&secret=[redacted]&b=2"),
+        ("https://b.example/c?sv=2020&X-Amz-Signature=abc&se=1", "https://b.example/c?sv=2020&X-Amz-Signature=[redacted]&se=1"),
+        ("https://h/cb#access_token=T&state=s", "https://h/cb#access_token=[redacted]&state=s"),
+        ("Endpoint('http://h/v1?key=K1')", "Endpoint('http://h/v1?key=[redacted]')"),
+        ("https://h/v1?api-version=2024-01-01", "https://h/v1?api-version=2024-01-01"),
+        ("http://[::1]:8/x and key=value prose", "http://[::1]:8/x and key=value prose"),
+    ],
+)  # fmt: skip
+def test_redact_masks_url_credentials_and_keeps_the_address(text: str, expected: str) -> None:
+    from imagestream.provider import redact
+
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a." * 40_000 + "://", "?" + "a" * 80_000 + "=", "&" * 80_000 + "=x", "x://" * 20_000,
+     "http://" + "@" * 80_000, ("?" + "k" * 100) * 800 + "="],
+)  # fmt: skip
+def test_redact_takes_linear_time_on_hostile_text(text: str) -> None:
+    from imagestream.provider import redact
+
+    start = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_url_secrets() -> None:
+    from imagestream._redact import url_secrets
+
+    url = "http://user:pa55@h:1/x?token=SECRET&api-version=2024-01-01&alt=sse#access_token=TT"
+    assert url_secrets(url) == ("pa55", "SECRET", "TT")
+    assert url_secrets(None) == () and url_secrets("http://[::1") == ()
+
+
+async def test_connection_error_shows_host_and_port_not_credentials(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = _closed_port()
+    http = HttpClient(retry=FAST)
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(APIConnectionError) as caught:
+            await http.send(
+                "GET",
+                SECRET_URL.format(port=port),
+                provider="p",
+                headers={"x-api-key": "k" * 8},
+            )
+    finally:
+        await http.close()
+    shown = _shown(caught.value) + caplog.text
+    assert "pa55" not in shown and "SECRET" not in shown
+    assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+async def test_credentials_in_the_url_and_an_authorization_header_are_refused() -> None:
+    """aiohttp's bare ValueError becomes a ConfigurationError that shows no credential."""
+    port = _closed_port()
+    http = HttpClient(retry=FAST)
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            await http.send(
+                "GET",
+                SECRET_URL.format(port=port),
+                provider="p",
+                headers={"Authorization": "Bearer abcdefgh"},
+            )
+    finally:
+        await http.close()
+    shown = _shown(caught.value)
+    assert "pa55" not in shown and "SECRET" not in shown and "abcdefgh" not in shown
+    assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+async def test_an_invalid_url_is_not_quoted_whole() -> None:
+    http = HttpClient(retry=FAST)
+    try:
+        with pytest.raises(APIConnectionError) as caught:
+            await http.send("GET", "http://user:pa55@:80/x?token=SECRET", provider="p")
+    finally:
+        await http.close()
+    shown = _shown(caught.value)
+    assert "pa55" not in shown and "SECRET" not in shown
+
+
+async def test_an_error_body_echoing_the_urls_secrets_is_masked(serve: Serve) -> None:
+    async def echo(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            status=400, text=f"bad request to {request.url} (token {request.query['token']})"
+        )
+
+    url = await serve(echo)
+    http = HttpClient(retry=FAST)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await http.send("GET", url + "/x?token=SECRET-VALUE-123", provider="p")
+    finally:
+        await http.close()
+    assert "SECRET-VALUE-123" not in _shown(caught.value)
+    assert "bad request to" in str(caught.value)

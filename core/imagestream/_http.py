@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _defaults
-from ._redact import redact
+from ._redact import redact, url_secrets
 from ._retry import RetryPolicy, clamp_retry_after
 from ._status import ErrorParser, error_for_status
 from .errors import (
@@ -166,9 +166,15 @@ class HttpClient:
             ProviderError: A subclass chosen by ``parse_error`` for an error status.
             APIConnectionError: No connection could be made.
             APITimeoutError: Connecting or waiting for the headers timed out.
+            ConfigurationError: ``url`` carries ``user:password@`` and the
+                headers an ``Authorization`` of their own.
         """
         import aiohttp
 
+        _check_userinfo(url, headers, provider)
+        # Every credential of the request, for masking whatever is quoted:
+        # the headers' keys, and the URL's password and query secrets.
+        secrets = _secrets(headers) + url_secrets(url)
         policy = retry or self.retry
         parse = parse_error or _default_parser(provider)
         read_timeout = stall_timeout if stall_timeout is not None else self.stall_timeout
@@ -197,11 +203,16 @@ class HttpClient:
                     f"no response within the timeout ({type(exc).__name__})", provider=provider
                 )
             except aiohttp.ClientError as exc:
-                error = APIConnectionError(f"cannot reach {_origin(url)}: {exc}", provider=provider)
+                # Never the whole URL, and never aiohttp's text as it is: some
+                # of its errors (InvalidURL) quote the URL, credentials and all.
+                reason = redact(str(exc) or type(exc).__name__, secrets)
+                error = APIConnectionError(
+                    f"cannot reach {_origin(url)}: {reason}", provider=provider
+                )
             else:
                 if response.status < 300:
                     self._stall_for[response] = read_timeout
-                    self._secrets_for[response] = _secrets(headers)
+                    self._secrets_for[response] = secrets
                     return response
                 try:
                     raw = await _read_capped(response, _defaults.MAX_ERROR_BODY)
@@ -215,7 +226,7 @@ class HttpClient:
                 # A provider's parser may set its own (a body's "retryDelay"):
                 # callers sleep on it, so it is finite and capped whoever set it.
                 error.retry_after = clamp_retry_after(error.retry_after)
-                _redact(error, headers)
+                _redact(error, secrets)
                 # The parser may know better than the status: a 429 that means
                 # "out of credit" will not succeed however long we wait.
                 if response.status not in policy.statuses or isinstance(error, _FINAL_ERRORS):
@@ -328,16 +339,42 @@ def _secrets(headers: Mapping[str, str] | None) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _redact(error: ProviderError, headers: Mapping[str, str] | None) -> None:
+def _check_userinfo(url: str, headers: Mapping[str, str] | None, provider: str) -> None:
+    """Refuse ``user:password@`` in a URL sent with an ``Authorization`` header.
+
+    aiohttp turns the URL's credentials into an ``Authorization`` header and
+    refuses a request that has one already (a bare ``ValueError``). The
+    message shows where, never the credentials.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        userinfo = "@" in urlsplit(url).netloc
+    except ValueError:
+        return  # the request itself says what is wrong with the URL
+    if userinfo and any(name.lower() == "authorization" for name in headers or {}):
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"{provider}: the URL {redact(url)} carries a user name and password, "
+            "but the request authenticates with its own Authorization header",
+            hint="remove 'user:password@' from the base URL; "
+            "a proxy's credentials go in HTTPS_PROXY",
+        )
+
+
+def _redact(error: ProviderError, secrets: tuple[str, ...]) -> None:
     """Remove credentials we sent from an error built from the server's reply.
 
-    A misbehaving server or proxy may echo the request headers back; the
-    error message must still never contain the key.
+    A misbehaving server or proxy may echo the request headers (or its URL)
+    back; the error message and hint must still never contain the key.
     """
-    message = redact(error.message, _secrets(headers))
+    message = redact(error.message, secrets)
     if message != error.message:
         error.message = message
         error.args = (message,)
+    if error.hint:
+        error.hint = redact(error.hint, secrets)
 
 
 def _origin(url: str) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from imagestream import ConfigurationError, Secret
+from imagestream.provider import redact
 
 from ._version import __version__
 
@@ -43,7 +44,7 @@ def check_base_url(url: str, provider: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
-            f"{provider}: base_url must be an http:// or https:// URL, not {url!r}",
+            f"{provider}: base_url must be an http:// or https:// URL, not {redact(url)!r}",
             hint="e.g. --base-url https://generativelanguage.googleapis.com",
         )
     return url.rstrip("/")
@@ -97,4 +98,5 @@ class Endpoint:
 
     def __repr__(self) -> str:
         auth = "key" if self.api_key else "token" if self.token else "none"
-        return f"Endpoint({self.base_url}/{self.version}/{self.model_path}, auth={auth})"
+        where = redact(f"{self.base_url}/{self.version}/{self.model_path}")
+        return f"Endpoint({where}, auth={auth})"

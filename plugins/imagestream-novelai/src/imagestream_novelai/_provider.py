@@ -34,7 +34,7 @@ from imagestream import (
     RetryPolicy,
     StreamInterruptedError,
 )
-from imagestream.provider import Prepared, check_content_type, iter_events
+from imagestream.provider import Prepared, check_content_type, iter_events, redact
 
 from ._errors import PROVIDER, error_parser
 from ._events import EventTranslator, sse_payload
@@ -161,7 +161,7 @@ class NovelAIProvider(Provider):
         token = self.api_key(request).get()
         body = build_body(settings)
         url = endpoint_url(request.base_url, streaming=True)
-        context.logger.debug("novelai: POST %s (%s)", url, describe(body))
+        context.logger.debug("novelai: POST %s (%s)", redact(url), describe(body))
         response = await self._send(context, url, body, token, request.timeout)
         translator = EventTranslator(settings, token)
         chunks = self._read_stream(context, response, decoder, translator, sse=settings.stream == "sse")
@@ -226,7 +226,7 @@ class NovelAIProvider(Provider):
         token = self.api_key(request).get()
         body = build_body(settings)
         url = endpoint_url(request.base_url, streaming=False)
-        context.logger.debug("novelai: POST %s (%s)", url, describe(body))
+        context.logger.debug("novelai: POST %s (%s)", redact(url), describe(body))
         response = await self._send(context, url, body, token, request.timeout)
         try:
             await check_content_type(context, response, ZIP_TYPES, provider=PROVIDER)

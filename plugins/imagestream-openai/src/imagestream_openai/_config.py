@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import attrs
 
 from imagestream.errors import ConfigurationError
-from imagestream.provider import Secret
+from imagestream.provider import Secret, redact
 
 from ._version import __version__
 
@@ -54,7 +54,7 @@ def resolve_base_url(given: str | None) -> str:
         host, _ = parts.hostname, parts.port
     except ValueError as exc:
         raise ConfigurationError(
-            f"openai: base_url {url!r} is not a URL: {exc}", hint=hint
+            f"openai: base_url {redact(url)!r} is not a URL: {redact(str(exc))}", hint=hint
         ) from None
     if parts.scheme not in ("http", "https") or not host:
         raise ConfigurationError("openai: base_url must be an http:// or https:// URL", hint=hint)
@@ -109,7 +109,7 @@ class Endpoint:
         return headers
 
     def __repr__(self) -> str:
-        return f"Endpoint({self.base_url!r}, api_key={self.api_key!r})"
+        return f"Endpoint({redact(self.base_url)!r}, api_key={self.api_key!r})"
 
 
 def env_organization() -> str | None:
