@@ -54,7 +54,7 @@ class ImageData:
     and one that is saved is decoded exactly once.
 
     Canonical base64 is decoded in one strict pass. The forms servers also
-    send are accepted and normalised: lines wrapped with ``\n`` or ``\r\n``,
+    send are accepted and normalised: lines wrapped with ``\\n`` or ``\\r\\n``,
     the URL-safe alphabet (``-_``), missing padding and a
     ``data:image/...;base64,`` prefix. Anything else (a stray character,
     both alphabets at once, ``=`` inside the data) raises
