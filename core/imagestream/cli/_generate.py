@@ -73,8 +73,8 @@ def _provider_for_model(model: str) -> str:
 @click.option(
     "--seed",
     type=int,
-    help="Seed of the first image; with -n the next get SEED+1, SEED+2, ... "
-    "(default: random, reported with each image).",
+    help="Seed of the first image, for providers that take one; with -n the next get "
+    "SEED+1, SEED+2, ... (default: random, reported with each image).",
 )
 @click.option(
     "-n", "n", type=click.IntRange(min=1), default=1, show_default=True, help="Number of images."
