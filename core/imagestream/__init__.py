@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._api import agenerate, generate, get_provider, list_providers, stream
     from ._builtins.analytics import Analytics as AnalyticsMiddleware
     from ._builtins.validation import Validation
-    from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+    from ._chunks import Chunk, ImageFinal, ImagePreview, Progress, TextDelta, Usage
     from ._context import RunContext
     from ._convert import chunk_from_dict, chunk_to_dict, chunk_to_sse
     from ._decoding import Decoder, DecoderFactory, get_decoder
@@ -93,6 +93,7 @@ _LAZY: dict[str, str] = {
     "ImagePreview": "._chunks",
     "TextDelta": "._chunks",
     "Usage": "._chunks",
+    "Progress": "._chunks",
     "RunContext": "._context",
     "chunk_from_dict": "._convert",
     "chunk_to_dict": "._convert",
@@ -168,6 +169,7 @@ __all__ = [
     "PluginManager",
     "Postprocessor",
     "Pricing",
+    "Progress",
     "ProgressDisplay",
     "Provider",
     "ProviderError",

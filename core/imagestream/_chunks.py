@@ -6,7 +6,9 @@ Every chunk is a frozen, slotted ``attrs`` record. A stream is any sequence of
 - :class:`ImagePreview` — an intermediate picture (a partial image or a
   sampler step), blurry to sharp,
 - :class:`ImageFinal` — a finished image,
-- :class:`Usage` — tokens and cost, usually once near the end.
+- :class:`Usage` — tokens and cost, usually once near the end,
+- :class:`Progress` — how far along the work is, with no picture (a
+  provider that reports a percentage or a step count but sends no preview).
 
 Chunks made by the core rather than received from the provider (fake
 streaming of a provider that cannot stream) carry ``synthetic=True``, so a UI
@@ -25,7 +27,7 @@ import attrs
 
 from ._image import ImageData
 
-__all__ = ["Chunk", "ImageFinal", "ImagePreview", "TextDelta", "Usage"]
+__all__ = ["Chunk", "ImageFinal", "ImagePreview", "Progress", "TextDelta", "Usage"]
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -153,7 +155,58 @@ class Usage:
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
-Chunk = TextDelta | ImagePreview | ImageFinal | Usage
+def _fraction(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise ValueError(f"Progress.fraction must be between 0 and 1, not {value!r}")
+    return value
+
+
+@attrs.frozen
+class Progress:
+    """How far along a generation is, without a picture.
+
+    For providers that report progress but send no preview: a polled
+    percentage, a queue position, a sampler step count from a server whose
+    previews are off. A provider that sends a picture at each step uses
+    :class:`ImagePreview` (which has ``step`` and ``total_steps`` too)
+    instead.
+
+    Attributes:
+        fraction: Fraction done, 0 to 1, when known (a provider's 0-100
+            percentage divided by 100).
+        step: The current step (0-based), when the provider counts steps.
+        total_steps: The number of steps, when known.
+        message: What is happening, in the provider's words (``"queued"``,
+            ``"loading model"``), when it says.
+        sample: Which image of a batch this is about (0-based).
+        synthetic: True when the core made this chunk.
+        extra: Provider-specific facts kept as sent (a queue position, a node id).
+    """
+
+    kind: ClassVar[str] = "progress"
+
+    fraction: float | None = attrs.field(default=None, converter=_fraction)
+    step: int | None = None
+    total_steps: int | None = None
+    message: str | None = None
+    sample: int = 0
+    synthetic: bool = False
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    @property
+    def progress(self) -> float | None:
+        """Fraction done: ``fraction``, else from ``step`` and ``total_steps``, else ``None``."""
+        if self.fraction is not None:
+            return self.fraction
+        if self.step is None or not self.total_steps:
+            return None
+        return min(1.0, (self.step + 1) / self.total_steps)
+
+
+Chunk = TextDelta | ImagePreview | ImageFinal | Usage | Progress
 """Any chunk of the protocol."""
 
-CHUNK_TYPES: tuple[type[Any], ...] = (TextDelta, ImagePreview, ImageFinal, Usage)
+CHUNK_TYPES: tuple[type[Any], ...] = (TextDelta, ImagePreview, ImageFinal, Usage, Progress)

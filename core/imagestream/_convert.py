@@ -16,7 +16,7 @@ import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
-from ._chunks import CHUNK_TYPES, Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+from ._chunks import CHUNK_TYPES, Chunk, ImageFinal, ImagePreview, Progress, TextDelta, Usage
 from ._image import ImageData
 from .errors import ValidationError
 
@@ -54,7 +54,10 @@ def converter(flavor: Flavor = "json") -> cattrs.Converter:
     conv.register_unstructure_hook(ImageData, unstructure_image)
     conv.register_structure_hook(ImageData, structure_image)
     configure_tagged_union(
-        TextDelta | ImagePreview | ImageFinal | Usage, conv, tag_generator=_tag, tag_name="type"
+        TextDelta | ImagePreview | ImageFinal | Usage | Progress,
+        conv,
+        tag_generator=_tag,
+        tag_name="type",
     )
     return conv
 

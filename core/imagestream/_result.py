@@ -58,6 +58,8 @@ class Analytics:
         input_tokens: Input tokens reported by the provider.
         output_tokens: Output tokens reported by the provider.
         cost_usd: Cost from the provider's price table, when it has one.
+        first_progress_s: To the first :class:`~imagestream.Progress` chunk
+            (a provider reporting progress without pictures), if there was one.
     """
 
     provider: str
@@ -72,6 +74,7 @@ class Analytics:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    first_progress_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output."""

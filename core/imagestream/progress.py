@@ -10,7 +10,9 @@
 Each image of a run gets a bar. When the provider reports sampler steps
 (``ImagePreview.step`` and ``total_steps``), the bar counts steps and shows
 the sampler's noise level (sigma) when it is reported; otherwise it counts
-previews. A final image completes its bar.
+previews. A :class:`~imagestream.Progress` chunk (a provider that reports
+a percentage or steps without pictures) moves the bar too, and shows the
+provider's message. A final image completes its bar.
 
 Where it draws: on standard error in a terminal, and in the cell's output in
 a Jupyter notebook (rich draws there itself). Anywhere else (output piped to
@@ -29,6 +31,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Any, overload
 
 from ._chunks import Chunk, ImageFinal, ImagePreview
+from ._chunks import Progress as ProgressChunk
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -125,6 +128,20 @@ class ProgressDisplay:
                 self._progress.update(task, total=total, completed=chunk.step + 1, detail=sigma)
             else:
                 self._progress.update(task, completed=chunk.index + 1, detail="previews")
+        elif isinstance(chunk, ProgressChunk):
+            task = self._task(chunk.sample, chunk.total_steps)
+            detail = chunk.message or ""
+            if chunk.step is not None and chunk.total_steps:
+                self._progress.update(
+                    task, total=chunk.total_steps, completed=chunk.step + 1, detail=detail
+                )
+            elif chunk.fraction is not None:
+                # A percentage: the bar counts to 100.
+                self._progress.update(
+                    task, total=100, completed=round(chunk.fraction * 100), detail=detail
+                )
+            else:
+                self._progress.update(task, detail=detail)
         elif isinstance(chunk, ImageFinal):
             task = self._task(chunk.sample, None)
             current = self._progress.tasks[task]

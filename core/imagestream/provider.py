@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._base64 import decode_base64, encode_base64
-    from ._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+    from ._chunks import Chunk, ImageFinal, ImagePreview, Progress, TextDelta, Usage
     from ._context import RunContext
     from ._decoding import Decoder
     from ._http import HttpClient
@@ -120,6 +120,7 @@ __all__ = [
     "Options",
     "Prepared",
     "Pricing",
+    "Progress",
     "Provider",
     "ProviderResponse",
     "RetryPolicy",
@@ -205,6 +206,7 @@ _LAZY: dict[str, str] = {
     "stream_events": "._transport",
     "TextDelta": "._chunks",
     "Usage": "._chunks",
+    "Progress": "._chunks",
 }
 
 

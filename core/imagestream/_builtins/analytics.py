@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from .._chunks import Chunk, ImageFinal, ImagePreview, TextDelta, Usage
+from .._chunks import Chunk, ImageFinal, ImagePreview, Progress, TextDelta, Usage
 from .._result import Analytics as AnalyticsRecord
 from ..hookspecs import hookimpl
 
@@ -36,6 +36,7 @@ class Tracker:
         "first_chunk",
         "first_final",
         "first_preview",
+        "first_progress",
         "image_bytes",
         "started",
         "text_chars",
@@ -47,6 +48,7 @@ class Tracker:
         self.first_chunk: float | None = None
         self.first_preview: float | None = None
         self.first_final: float | None = None
+        self.first_progress: float | None = None
         self.chunks: Counter[str] = Counter()
         self.image_bytes = 0
         self.text_chars = 0
@@ -72,6 +74,8 @@ class Tracker:
                 self.first_final = now
         elif isinstance(chunk, Usage):
             self.usage = chunk
+        elif isinstance(chunk, Progress) and self.first_progress is None:
+            self.first_progress = now
 
     def finish(self, context: RunContext) -> AnalyticsRecord:
         """The record for the run so far."""
@@ -95,6 +99,7 @@ class Tracker:
             input_tokens=usage.input_tokens if usage else None,
             output_tokens=usage.output_tokens if usage else None,
             cost_usd=cost,
+            first_progress_s=self.first_progress,
         )
 
 

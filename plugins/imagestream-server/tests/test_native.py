@@ -453,3 +453,23 @@ async def test_a_provider_key_never_reaches_the_client(start: Started, upstream:
     name, data = parse_sse(text)[-1]
     assert name == "error" and data["type"] == "AuthenticationError"
     assert "bad credentials" in data["message"] and PROVIDER_KEY not in text
+
+
+async def test_progress_without_pictures_is_relayed(start: Started) -> None:
+    from imagestream import Progress
+    from imagestream.testing import ScriptedProvider
+
+    final = ImageFinal(ImageData.from_bytes(make_image("png")))
+    steps = [Progress(fraction=0.0, message="queued"), Progress(fraction=0.6), final]
+    plugin = imagestream.testing.provider_plugin(ScriptedProvider("polled", steps))
+    name = imagestream.register_plugin(plugin, "polled-test")
+    try:
+        url = await start()
+        status, _, text = await post(url, {"prompt": "x", "provider": "polled"})
+    finally:
+        imagestream.unregister_plugin(name)
+    assert status == 200
+    events = parse_sse(text)
+    progress = [data for event, data in events if event == "progress"]
+    assert [(p["fraction"], p["message"]) for p in progress] == [(0.0, "queued"), (0.6, None)]
+    assert events[-1][0] == "done" and events[-1][1]["analytics"]["chunks"]["progress"] == 2

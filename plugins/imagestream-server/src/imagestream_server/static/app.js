@@ -315,6 +315,22 @@ const handlers = {
     run.progress.set(sample, 1);
     setProgress(overallProgress(run));
   },
+  // Progress without a picture (a provider that polls a percentage, a server's step count).
+  progress(run, data) {
+    const sample = data.sample || 0;
+    let fraction = data.fraction;
+    if (fraction == null && data.step != null && data.total_steps) {
+      fraction = Math.min(1, (data.step + 1) / data.total_steps);
+    }
+    run.progress.set(sample, fraction == null ? null : fraction);
+    setProgress(overallProgress(run));
+    const parts = [];
+    if (run.n > 1) parts.push(`Image ${sample + 1} of ${run.n}`);
+    if (data.step != null && data.total_steps) parts.push(`step ${data.step + 1}/${data.total_steps}`);
+    else if (data.fraction != null) parts.push(`${Math.round(data.fraction * 100)}%`);
+    if (data.message) parts.push(data.message);
+    setStatus(parts.join(' · ') || 'Working');
+  },
   usage: (run, data) => showUsage(data, null),
   done(run, data) {
     run.finished = true;
