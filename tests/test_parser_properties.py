@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -89,7 +90,7 @@ def json_values(keys: Iterable[str], words: Iterable[str]) -> st.SearchStrategy[
     return st.recursive(
         leaf,
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(key, inner, max_size=7),
-        max_leaves=40,
+        max_leaves=20,
     )
 
 
@@ -106,7 +107,7 @@ def msgpack_values(keys: Iterable[str], words: Iterable[str]) -> st.SearchStrate
     return st.recursive(
         leaf,
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(key, inner, max_size=7),
-        max_leaves=40,
+        max_leaves=20,
     )
 
 
@@ -207,7 +208,7 @@ def _openai_machines() -> list[Any]:
             st.sampled_from(sorted(OPENAI_TYPES | {"message"})),
             json_values(OPENAI_KEYS, OPENAI_WORDS),
         ),
-        max_size=6,
+        max_size=4,
     )
 )
 def test_openai_events_give_chunks_or_typed_errors(events: list[tuple[str, Any]]) -> None:
@@ -289,17 +290,22 @@ NOVELAI_WORDS = {
 }
 
 
-def _translators() -> list[Any]:
+@functools.cache
+def _novelai_settings() -> tuple[Any, ...]:
     from imagestream_novelai import NovelAIProvider
+
+    return tuple(
+        NovelAIProvider()
+        .validate(ImageRequest("1girl", api_key="pst-properties", steps=6, seed=5, **fields))
+        .settings
+        for fields in ({}, {"n": 2}, {"partial_images": 2})
+    )
+
+
+def _translators() -> list[Any]:
     from imagestream_novelai._events import EventTranslator
 
-    translators = []
-    for fields in ({}, {"n": 2}, {"partial_images": 2}):
-        prepared = NovelAIProvider().validate(
-            ImageRequest("1girl", api_key="pst-properties", steps=6, seed=5, **fields)
-        )
-        translators.append(EventTranslator(prepared.settings, "pst-properties"))
-    return translators
+    return [EventTranslator(settings, "pst-properties") for settings in _novelai_settings()]
 
 
 def _translate_all(events: list[Any]) -> None:
@@ -313,7 +319,7 @@ def _translate_all(events: list[Any]) -> None:
 
 
 @PROPERTIES
-@given(events=st.lists(msgpack_values(NOVELAI_KEYS, NOVELAI_WORDS), max_size=6))
+@given(events=st.lists(msgpack_values(NOVELAI_KEYS, NOVELAI_WORDS), max_size=4))
 def test_novelai_msgpack_frames_give_chunks_or_typed_errors(events: list[Any]) -> None:
     """``EventTranslator.translate`` on any object a msgpack frame can decode to."""
     _translate_all(events)
@@ -326,7 +332,7 @@ def test_novelai_msgpack_frames_give_chunks_or_typed_errors(events: list[Any]) -
             st.sampled_from(["message", "intermediate", "final", "error", ""]),
             json_values(NOVELAI_KEYS, NOVELAI_WORDS).map(json.dumps) | st.text(max_size=30),
         ),
-        max_size=6,
+        max_size=4,
     )
 )
 def test_novelai_sse_events_give_chunks_or_typed_errors(events: list[tuple[str, str]]) -> None:
