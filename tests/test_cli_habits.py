@@ -502,3 +502,21 @@ def test_runs_are_logged_unless_no_log_and_cache_replays() -> None:
     assert (first["replayed"], again["replayed"]) == (False, True)
     assert first["images"][0]["sha256"] == again["images"][0]["sha256"]
     assert "from the cache" in run(*args[:-1]).stderr
+
+
+def test_an_image_whose_save_fails_is_kept_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused --output does not lose the picture: it lands in generated-images/."""
+    from click.testing import CliRunner
+
+    from imagestream.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["generate", "a red circle", "-q", "--size", "32x32", "--output", "bad\nname.png"]
+    )
+    assert result.exit_code == 1
+    kept = list((tmp_path / "generated-images").glob("image-*.png"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\x89PNG")
+    assert "the image was kept at" in result.output and kept[0].name in result.output

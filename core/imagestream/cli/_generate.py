@@ -241,12 +241,18 @@ def generate(
 
 async def _run(prompt: str, params: dict[str, Any], save: Any, *, show_progress: bool) -> Any:
     from .._api import stream
+    from ..errors import SaveError
+    from ._rescue import rescue_unsaved
 
     chunks = stream(prompt, save=save, **params)
-    with ProgressDisplay(enabled=show_progress) as progress:
-        async with chunks:
-            async for chunk in chunks:
-                progress.update(chunk)
+    try:
+        with ProgressDisplay(enabled=show_progress) as progress:
+            async with chunks:
+                async for chunk in chunks:
+                    progress.update(chunk)
+    except SaveError as exc:
+        rescue_unsaved(exc)  # the picture is not lost with the save
+        raise
     return chunks.result
 
 
