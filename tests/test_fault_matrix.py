@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import json
 import logging
@@ -27,7 +28,7 @@ import os
 import struct
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,8 @@ class Adapter:
             arrive (else a whole body, read before anything is yielded).
         cut_events: Events that arrive whole before a mid-body fault.
         retried: The statuses its retry policy retries.
+        only: The cases worth running (``None``: all); for a variant that
+            shares all but its addressing with another adapter.
     """
 
     name: str
@@ -135,6 +138,7 @@ class Adapter:
     streams: bool = True
     cut_events: int = 0
     retried: frozenset[int] = ALL_RETRIED
+    only: frozenset[str] | None = None
 
     @property
     def body(self) -> bytes:
@@ -526,7 +530,17 @@ def vertex_stream() -> Adapter:
             },
         }
 
-    return _google_stream("vertex-stream", params, VERTEX_TOKEN)
+    # Vertex AI differs from the Gemini API only in its URL and credential:
+    # the cases that send, resend and refuse requests.
+    only = {
+        "random_pieces",
+        "status_503_then_success",
+        "rate_limited_retry_after_ms",
+        "unauthorized_echoing_the_key",
+        "reset_mid_event",
+        "stall_mid_body",
+    }
+    return attrs.evolve(_google_stream("vertex-stream", params, VERTEX_TOKEN), only=frozenset(only))
 
 
 ADAPTERS = [
@@ -630,6 +644,7 @@ class Case:
     streams_only: bool = False
     stop_after_first_chunk: bool = False
     cancel: str | None = None  # "while_stalled" or "after_first_chunk"
+    params: Mapping[str, Any] = attrs.field(factory=dict)  # more request fields
 
 
 def _with_retry_after(seconds: float | None, form: str) -> Callable[[Adapter], list[Reply]]:
@@ -783,6 +798,12 @@ CASES = [
         "body_ends_cleanly_mid_event", lambda a: [a.good.but(body=a.body[: a.cut])], _ends_mid_event
     ),
     Case(
+        "trickle_past_the_deadline",
+        lambda a: [a.good.but(trickle=STALL / 5, trickle_after=a.cut), a.good],
+        lambda a: attrs.evolve(_interrupted(APITimeoutError)(a), client_closed=(0,)),
+        params={"deadline": 0.35},
+    ),
+    Case(
         "body_ends_cleanly_between_events",
         lambda a: [a.good.but(body=b"".join(e.data for e in a.events[: a.cut_events]))],
         _interrupted(),
@@ -816,9 +837,13 @@ KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 
 def _matrix() -> Iterator[Any]:
+    names = {case.name for case in CASES}
     for adapter in ADAPTERS:
+        assert adapter.only is None or adapter.only <= names, adapter.only - names
         for case in CASES:
             if case.streams_only and not adapter.streams:
+                continue
+            if adapter.only is not None and case.name not in adapter.only:
                 continue
             marks = []
             hole = KNOWN_HOLES.get((adapter.name, case.name))
@@ -839,10 +864,15 @@ def providers(imagestream_plugins: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
             ("OPENAI_", "NOVELAI_", "NAI_", "GEMINI_", "GOOGLE_")
         ):
             monkeypatch.delenv(name)
-    found = {entry.name: entry for entry in entry_points(group="imagestream")}
-    for name in ("sse", "msgpack", "openai", "novelai", "google"):
-        imagestream_plugins.register(found[name].load(), name)
+    for name, plugin in _plugins().items():
+        imagestream_plugins.register(plugin, name)
     return imagestream_plugins
+
+
+@functools.cache
+def _plugins() -> dict[str, object]:
+    found = {entry.name: entry for entry in entry_points(group="imagestream")}
+    return {name: found[name].load() for name in ("sse", "msgpack", "openai", "novelai", "google")}
 
 
 def _open_fds() -> int | None:
@@ -874,7 +904,7 @@ class Outcome:
 async def _run(pipeline: Pipeline, adapter: Adapter, case: Case, server: FaultServer) -> Outcome:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    stream = pipeline.stream(PROMPT, **adapter.params(server.url))
+    stream = pipeline.stream(PROMPT, **{**adapter.params(server.url), **case.params})
     error: ImagestreamError | None = None
     first_chunk = asyncio.Event()
 

@@ -87,9 +87,10 @@ class Reply:
             and closes the connection).
         stall_after: Body bytes sent before the stall; ``None`` stalls
             before the status line and headers.
-        trickle: Seconds between single bytes: the body (or its first
-            ``trickle_bytes`` bytes) is sent one byte at a time.
-        trickle_bytes: How many bytes to trickle (``None``: all of them).
+        trickle: Seconds between single bytes: the body (or the part that
+            ``trickle_after`` and ``trickle_bytes`` say) is sent one byte at a time.
+        trickle_after: Body bytes sent at once before the trickle starts.
+        trickle_bytes: How many bytes to trickle (``None``: all the rest).
         reset_after: Abort the connection (TCP reset) after this many body
             bytes; ``0`` resets right after the headers.
         truncate_after: Close the connection cleanly after this many body
@@ -107,6 +108,7 @@ class Reply:
     stall: float = 0.0
     stall_after: int | None = None
     trickle: float | None = None
+    trickle_after: int = 0
     trickle_bytes: int | None = None
     reset_after: int | None = None
     truncate_after: int | None = None
@@ -417,24 +419,28 @@ class FaultServer:
         self, response: web.StreamResponse, reply: Reply, data: bytes, number: int
     ) -> None:
         rng = random.Random(f"{self.seed}:{number}")
-        trickled = len(data) if reply.trickle_bytes is None else min(reply.trickle_bytes, len(data))
+        # Bytes [start, end) are trickled, one at a time.
+        start = reply.trickle_after if reply.trickle is not None else len(data)
+        end = len(data) if reply.trickle_bytes is None else start + reply.trickle_bytes
         stall_at = reply.stall_after if reply.stall else None
         position = 0
         while position < len(data):
             if stall_at is not None and position == stall_at:
                 await _sleep(reply.stall)
                 stall_at = None
-            if reply.trickle is not None and position < trickled:
+            trickling = start <= position < end
+            if trickling:
                 size = 1
             elif reply.max_piece is not None:
                 size = rng.randint(1, max(1, reply.max_piece))
             else:
                 size = len(data) - position
-            if stall_at is not None and position < stall_at:
-                size = min(size, stall_at - position)
+            for boundary in (stall_at, start):
+                if boundary is not None and position < boundary:
+                    size = min(size, boundary - position)
             await response.write(data[position : position + size])
             position += size
-            if reply.trickle is not None and position <= trickled:
+            if trickling and reply.trickle is not None:
                 await asyncio.sleep(reply.trickle)
             elif reply.max_piece is not None:
                 await asyncio.sleep(0)
