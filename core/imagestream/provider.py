@@ -30,6 +30,8 @@ HTTP                      :class:`~imagestream.HttpClient` (``context.http``),
                           :func:`media_type`, :func:`~imagestream.error_for_status`,
                           :class:`~imagestream.RetryPolicy`,
                           :func:`parse_retry_after`
+WebSockets                :func:`open_websocket`, :func:`iter_websocket`,
+                          :class:`WebSocketConnection`, :class:`WebSocketMessage`
 concurrency               ``Provider.max_concurrency`` and
                           :meth:`Provider.concurrency_key <imagestream.Provider.concurrency_key>`
 ========================  ==================================================
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
         read_json,
         stream_events,
     )
+    from ._websocket import WebSocketConnection, WebSocketMessage, iter_websocket, open_websocket
 
 __all__ = [
     "DEFAULT_INPUT_TYPES",
@@ -128,6 +131,8 @@ __all__ = [
     "Secret",
     "TextDelta",
     "Usage",
+    "WebSocketConnection",
+    "WebSocketMessage",
     "check_content_type",
     "decode_base64",
     "did_you_mean",
@@ -135,10 +140,12 @@ __all__ = [
     "error_for_status",
     "find_key",
     "iter_events",
+    "iter_websocket",
     "load_input_bytes",
     "load_input_image",
     "load_input_images",
     "media_type",
+    "open_websocket",
     "parse_retry_after",
     "read_choice",
     "read_flag",
@@ -207,6 +214,10 @@ _LAZY: dict[str, str] = {
     "TextDelta": "._chunks",
     "Usage": "._chunks",
     "Progress": "._chunks",
+    "open_websocket": "._websocket",
+    "iter_websocket": "._websocket",
+    "WebSocketConnection": "._websocket",
+    "WebSocketMessage": "._websocket",
 }
 
 
