@@ -22,12 +22,14 @@ spent (recorded in the manifest, earlier runs included), plus what the
 requests in flight are expected to cost, plus its own estimate stays within
 the budget. The estimate of a request: the model's flat price per image
 (``Pricing.per_image``) times ``n`` when the provider has one; otherwise the
-average cost per image seen so far for that provider and model, times
-``n``; for a token-priced model with nothing seen yet, unknown, so one
-request of it runs alone first to learn the price. A model without pricing
-costs nothing as far as the budget can tell (the summary says the cost is
-unknown). When nothing is in flight and the next request does not fit, the
-batch stops starting requests.
+average cost per image of the requests of that provider and model done so
+far (earlier runs included), times ``n``; with nothing done yet, unknown, so
+one request runs alone first to learn the price. When a done request's cost
+cannot be told (no usage reported, no price list), a flat price per image
+is charged if there is one; otherwise it counts as free, and so do the
+requests after it (the summary counts them as of unknown cost). When
+nothing is in flight and the next request does not fit, the batch stops
+starting requests.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class Budget:
     _reserved: dict[str, float] = attrs.Factory(dict)
     _probing: set[tuple[str, str | None]] = attrs.Factory(set)
     _seen: dict[tuple[str, str | None], tuple[float, int]] = attrs.Factory(dict)
+    _uncosted: set[tuple[str, str | None]] = attrs.Factory(set)
     _pricing: dict[tuple[str, str | None], imagestream.Pricing | None] = attrs.Factory(dict)
     pricing_of: Callable[[str, str | None], imagestream.Pricing | None] | None = None
 
@@ -160,9 +163,26 @@ class Budget:
         seen = self._seen.get((provider, model))
         if seen is not None and seen[1] > 0:
             return seen[0] / seen[1] * n
-        if pricing is not None:
-            return None  # priced by the token: learn it from one request
-        return 0.0
+        if (provider, model) in self._uncosted:
+            return 0.0  # its requests report no cost and nothing prices them
+        return None  # learn it from one request
+
+    def learn(self, provider: str, model: str | None, cost: float, images: int) -> None:
+        """Count a request done earlier (``cost`` for ``images`` images) in the averages."""
+        if images:
+            total, count = self._seen.get((provider, model), (0.0, 0))
+            self._seen[(provider, model)] = (total + cost, count + images)
+
+    def cost_of(
+        self, provider: str, model: str | None, reported: float | None, images: int
+    ) -> float | None:
+        """What a request cost: as reported, else the flat price of its images, else unknown."""
+        if reported is not None:
+            return reported
+        pricing = self._price(provider, model)
+        if pricing is not None and pricing.per_image is not None and images:
+            return pricing.per_image * images
+        return None
 
     @property
     def reserved(self) -> float:
@@ -197,14 +217,13 @@ class Budget:
     def settle(
         self, request_id: str, provider: str, model: str | None, cost: float | None, images: int
     ) -> None:
-        """A request ended: replace its reservation with what it cost."""
+        """A request ended: replace its reservation with what it cost (see :meth:`cost_of`)."""
         self._reserved.pop(request_id, None)
         self._probing.discard((provider, model))
         if cost is None:
             if images:
                 self.unknown += 1
+                self._uncosted.add((provider, model))
             return
         self.spent += cost
-        if images:
-            total, count = self._seen.get((provider, model), (0.0, 0))
-            self._seen[(provider, model)] = (total + cost, count + images)
+        self.learn(provider, model, cost, images)

@@ -382,7 +382,10 @@ class _Scheduler:
                 if not verdict:
                     continue
                 self.pop(name, item)
-                task = asyncio.get_running_loop().create_task(self.attempt(item, limiter))
+                # The slot is taken now, before the task first runs: the next
+                # pass of this loop must see it taken.
+                epoch = limiter.acquire()
+                task = asyncio.get_running_loop().create_task(self.attempt(item, limiter, epoch))
                 self.tasks.add(task)
                 task.add_done_callback(self.ended)
                 progress = True
@@ -401,9 +404,9 @@ class _Scheduler:
 
     # -- one attempt ---------------------------------------------------------------
 
-    async def attempt(self, item: _Item, limiter: ProviderLimiter) -> None:
+    async def attempt(self, item: _Item, limiter: ProviderLimiter, epoch: int) -> None:
+        """Run one attempt of ``item``, whose slot of ``limiter`` (taken in ``epoch``) it frees."""
         request = item.request
-        epoch = limiter.acquire()
         item.attempts += 1
         self.writer.running(request.id)
         self.marked.add(request.id)
@@ -431,12 +434,12 @@ class _Scheduler:
             limiter.release()
             self.stats.running -= 1
             self.notify()
-        self.budget.settle(
-            request.id, request.provider, request.model, outcome.cost_usd, len(outcome.images)
-        )
-        if outcome.cost_usd is not None:
-            item.cost = (item.cost or 0.0) + outcome.cost_usd
-            self.stats.cost_usd += outcome.cost_usd
+        images = len(outcome.images)
+        cost = self.budget.cost_of(request.provider, request.model, outcome.cost_usd, images)
+        self.budget.settle(request.id, request.provider, request.model, cost, images)
+        if cost is not None:
+            item.cost = (item.cost or 0.0) + cost
+            self.stats.cost_usd += cost
         failure = outcome.failure
         if failure is None:
             limiter.succeeded()
@@ -500,7 +503,7 @@ class _Scheduler:
         self.marked.discard(request.id)
         self.stats.done += 1
         self.stats.images += len(files)
-        if outcome.cost_usd is None:
+        if item.cost is None:
             self.stats.cost_unknown += 1
         self.notify()
 
@@ -655,6 +658,10 @@ async def arun_batch(
             spent=report.spent_usd,
             pricing_of=lambda name, model: imagestream.get_provider(name).pricing(model),
         )
+        for request_id, row in manifest.rows().items():
+            earlier = by_id.get(request_id)
+            if earlier is not None and row["state"] == "done" and row["cost_usd"] is not None:
+                budget.learn(earlier.provider, earlier.model, row["cost_usd"], row["images"])
         writer = ManifestWriter(manifest, results_path)
         stats.started = time.monotonic()
         if observer is not None:
