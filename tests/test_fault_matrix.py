@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.utils
 import functools
 import io
 import json
@@ -28,6 +29,7 @@ import math
 import os
 import struct
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
@@ -1095,3 +1097,56 @@ async def test_a_redirect_to_another_origin_never_carries_the_key(
             )
     finally:
         await http.close()
+
+
+# -- the kit itself -------------------------------------------------------------------
+
+
+async def test_fault_server_records_requests_with_credentials_masked() -> None:
+    import aiohttp
+
+    async with FaultServer(Reply.json({"ok": True})) as server, aiohttp.ClientSession() as session:
+        headers = {"Authorization": "Bearer sk-secret-1", "x-goog-api-key": "AIza-secret-2"}
+        async with session.put(f"{server.url}/a/b?c=1", data=b"body", headers=headers) as response:
+            assert response.status == 200
+            assert await response.json() == {"ok": True}
+    (request,) = server.requests
+    assert (request.method, request.path, request.query, request.body) == (
+        "PUT",
+        "/a/b",
+        "c=1",
+        b"body",
+    )
+    assert request.headers["Authorization"] == request.headers["x-goog-api-key"] == "<masked>"
+    assert "secret" not in repr(request)
+    assert request.carried("sk-secret-1") and request.carried("Bearer sk-secret-1")
+    assert request.carried("AIza-secret-2") and not request.carried("sk-other")
+    assert request.completed and not request.client_closed
+
+
+async def test_fault_server_says_when_its_script_is_used_up() -> None:
+    import aiohttp
+
+    async with FaultServer(Reply(body=b"one")) as server, aiohttp.ClientSession() as session:
+        for expected, said in ((200, b"one"), (500, b"no reply scripted")):
+            async with session.get(server.url) as response:
+                assert response.status == expected
+                assert said in await response.read()
+        server.default = Reply(body=b"again")
+        server.add(Reply(body=b"added"))
+        for expected_body in (b"added", b"again", b"again"):
+            async with session.get(server.url) as response:
+                assert await response.read() == expected_body
+    assert len(server.requests) == 5
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after(1.2) == {"Retry-After": "2"}
+    assert retry_after(0.25, "ms") == {"retry-after-ms": "250"}
+    date = retry_after(30, "date")["Retry-After"]
+    assert date.endswith(" GMT")
+    assert 28 <= email.utils.parsedate_to_datetime(date).timestamp() - time.time() <= 31
+    assert Reply.rate_limited().headers == {}
+    assert Reply.rate_limited(2, "ms").headers == {"retry-after-ms": "2000"}
+    with pytest.raises(ValueError, match="form"):
+        retry_after(1, "minutes")  # type: ignore[arg-type]
