@@ -477,12 +477,15 @@ class AnimusProvider(Provider):
                 provider=PROVIDER,
             )
         usage = _usage(created)
+        # The last (progress, status) told per generation: only changes become chunks.
+        seen: dict[str, tuple[float | None, str | None]] = {}
         first = created.get("status") if isinstance(created, Mapping) else None
         estimate = created.get("estimated_time") if isinstance(created, Mapping) else None
         for sample, generation_id in enumerate(ids):
             extra: dict[str, Any] = {"generation_id": generation_id}
             if _number(estimate) is not None:
                 extra["estimated_time"] = estimate
+            seen[generation_id] = (0.0, str(first or "submitted"))
             yield Progress(
                 fraction=0.0, message=str(first or "submitted"), sample=sample, extra=extra
             )
@@ -491,7 +494,6 @@ class AnimusProvider(Provider):
         give_up = loop.time() + settings.poll_timeout
         interval = settings.poll_interval
         pending: dict[int, str] = dict(enumerate(ids))
-        seen: dict[str, tuple[float | None, str | None]] = {}
         next_sample = len(ids)
         while pending:
             remaining = give_up - loop.time()
