@@ -19,7 +19,7 @@ from imagestream import ModelInfo, Pricing, ValidationError
 from imagestream.testing import PluginHarness
 from imagestream_batch import BatchStats, JobError, arun_batch, run_batch
 from imagestream_batch._cli import batch
-from imagestream_batch._limits import Budget, ProviderLimiter
+from imagestream_batch._limits import PROBE_WINDOWS, Budget, ProviderLimiter
 
 
 def job_of(tmp_path: Path, count: int, **extra: object) -> Path:
@@ -319,7 +319,13 @@ def test_aimd_halves_once_per_burst_and_grows_back() -> None:
     for _ in range(2):
         limiter.succeeded()
     assert limiter.limit == 3
-    for _ in range(3 + 4 + 5):
+    # 4 drew the last 429: it is tried again only after eight windows at 3.
+    for _ in range(3 * PROBE_WINDOWS - 1):
+        limiter.succeeded()
+    assert limiter.limit == 3
+    limiter.succeeded()
+    assert (limiter.limit, limiter.refused_at) == (4, None)
+    for _ in range(4 + 5):
         limiter.succeeded()
     assert limiter.limit == 6
     for _ in range(100):

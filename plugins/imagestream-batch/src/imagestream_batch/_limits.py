@@ -6,8 +6,11 @@ provider's own ``max_concurrency`` (NovelAI: one generation at a time per
 key). It starts at the ceiling. A ``RateLimitError`` halves the limit
 (multiplicative decrease, never below 1) and pauses the provider's new
 requests for the server's ``retry_after`` (or a jittered backoff when it
-named none); every ``limit`` successes in a row add one back (additive
-increase), up to the ceiling. A burst of 429s from requests started at the
+named none); every ``limit`` successes add one back (additive increase),
+up to the ceiling. The limit at which the last 429 came is tried again only
+after eight times as many successes, so that a service whose true capacity
+is, say, three spends most of its time at three rather than bouncing off
+four (each bounce costs a ``retry_after`` pause). A burst of 429s from requests started at the
 same limit counts as one signal: only a request started since the last
 decrease can halve the limit again, so forty simultaneous refusals halve it
 once, not forty times.
@@ -42,7 +45,10 @@ import attrs
 
 import imagestream
 
-__all__ = ["Budget", "ProviderLimiter", "backoff_delay"]
+__all__ = ["PROBE_WINDOWS", "Budget", "ProviderLimiter", "backoff_delay"]
+
+PROBE_WINDOWS = 8
+"""How many windows of successes before the limit that drew the last 429 is tried again."""
 
 
 def backoff_delay(attempt: int, base: float, maximum: float) -> float:
@@ -64,6 +70,7 @@ class ProviderLimiter:
         decreases: How many times the limit was halved.
         lowest: The lowest the limit went.
         rate_limited: 429s received.
+        refused_at: The limit the last 429 came at, until the limit is back there.
     """
 
     name: str
@@ -79,6 +86,7 @@ class ProviderLimiter:
     decreases: int = 0
     lowest: int = 0
     rate_limited: int = 0
+    refused_at: int | None = None
 
     def __attrs_post_init__(self) -> None:
         self.ceiling = max(1, self.ceiling)
@@ -98,13 +106,18 @@ class ProviderLimiter:
         self.in_flight -= 1
 
     def succeeded(self) -> None:
-        """A request completed: every ``limit`` successes in a row add one to the limit."""
+        """A request completed: every ``limit`` successes add one to the limit (see the module)."""
         self.streak = 0
         self.successes += 1
-        if self.successes >= self.limit:
+        window = self.limit
+        if self.refused_at is not None and self.limit + 1 >= self.refused_at:
+            window *= PROBE_WINDOWS
+        if self.successes >= window:
             self.successes = 0
             if self.limit < self.ceiling:
                 self.limit += 1
+            if self.refused_at is not None and self.limit >= self.refused_at:
+                self.refused_at = None
 
     def throttled(self, epoch: int, retry_after: float | None, now: float) -> float:
         """A request started in ``epoch`` got a 429: halve (once per epoch) and pause.
@@ -115,6 +128,7 @@ class ProviderLimiter:
         self.rate_limited += 1
         self.streak += 1
         if epoch == self.epoch:
+            self.refused_at = self.limit
             self.limit = max(1, self.limit // 2)
             self.lowest = min(self.lowest, self.limit)
             self.epoch += 1
