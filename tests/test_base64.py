@@ -163,3 +163,12 @@ def test_head_and_tail_of_garbage_do_not_raise() -> None:
     for text in ("%%%%", "QUJDé", "data:x", "====", "Q"):
         assert isinstance(_base64.base64_head(text, 8), bytes)
         assert isinstance(_base64.base64_tail(text, 8), bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=80), n=st.integers(min_value=0, max_value=90))
+def test_head_and_tail_of_canonical_text(data: bytes, n: int) -> None:
+    text = base64.b64encode(data).decode()
+    assert _base64.base64_head(text, n) == data[:n]
+    assert _base64.base64_tail(text, n) == (data[-n:] if n else b"")
+    assert _base64.decoded_size(text) == len(data)
