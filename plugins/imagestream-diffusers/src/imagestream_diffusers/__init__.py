@@ -1,0 +1,27 @@
+"""imagestream-diffusers: local diffusion models, a real preview at every sampler step.
+
+Any text-to-image pipeline that ``diffusers.DiffusionPipeline.from_pretrained``
+loads (Stable Diffusion 1.x/2.x, SDXL, SD3, Flux), from a folder or from the
+user's own Hugging Face cache, run in a worker thread; the event loop only
+receives chunks. Importing this package imports neither torch nor diffusers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._provider import DiffusersProvider
+
+if TYPE_CHECKING:
+    from ._worker import OutOfMemoryError, PipelineCache
+
+__all__ = ["DiffusersProvider", "OutOfMemoryError", "PipelineCache"]
+
+
+def __getattr__(name: str) -> Any:
+    # The worker module imports the chunk classes: loaded on first use only.
+    if name in ("OutOfMemoryError", "PipelineCache"):
+        from . import _worker
+
+        return getattr(_worker, name)
+    raise AttributeError(f"module 'imagestream_diffusers' has no attribute {name!r}")
