@@ -23,10 +23,19 @@ async def test_a_run_streams_progress_previews_and_the_saved_png(comfy: Runner) 
     chunks = await comfy.run("a castle", steps=4, seed=42, negative_prompt="fog")
 
     previews = chunks_of(imagestream.ImagePreview, chunks)
-    assert [(p.step, p.total_steps, p.index) for p in previews] == [(0, 4, 0), (1, 4, 1), (2, 4, 2), (3, 4, 3)]
+    assert [(p.step, p.total_steps, p.index) for p in previews] == [
+        (0, 4, 0),
+        (1, 4, 1),
+        (2, 4, 2),
+        (3, 4, 3),
+    ]
     assert all(p.image.data.startswith(b"\xff\xd8\xff") for p in previews)
     assert all(p.mime_type == "image/jpeg" and p.extra["node"] == "sampler" for p in previews)
-    steps = [(c.step, c.total_steps) for c in chunks_of(imagestream.Progress, chunks) if c.step is not None]
+    steps = [
+        (c.step, c.total_steps)
+        for c in chunks_of(imagestream.Progress, chunks)
+        if c.step is not None
+    ]
     assert steps == [(0, 4), (1, 4), (2, 4), (3, 4)]
     [final] = chunks_of(imagestream.ImageFinal, chunks)
     assert final.image.data.startswith(b"\x89PNG\r\n\x1a\n")
@@ -54,7 +63,9 @@ async def test_a_run_streams_progress_previews_and_the_saved_png(comfy: Runner) 
 
 
 async def test_a_batch_gives_one_final_per_image_and_the_chosen_checkpoint(comfy: Runner) -> None:
-    chunks = await comfy.run(n=3, model=CHECKPOINTS[1], cfg=5.5, sampler="dpmpp_2m", scheduler="karras")
+    chunks = await comfy.run(
+        n=3, model=CHECKPOINTS[1], cfg=5.5, sampler="dpmpp_2m", scheduler="karras"
+    )
 
     finals = chunks_of(imagestream.ImageFinal, chunks)
     assert [f.sample for f in finals] == [0, 1, 2]
@@ -62,7 +73,10 @@ async def test_a_batch_gives_one_final_per_image_and_the_chosen_checkpoint(comfy
     workflow = comfy.server.prompts[0]["prompt"]
     assert workflow["checkpoint"]["inputs"]["ckpt_name"] == CHECKPOINTS[1]
     assert workflow["latent"]["inputs"]["batch_size"] == 3
-    assert (workflow["sampler"]["inputs"]["cfg"], workflow["sampler"]["inputs"]["scheduler"]) == (5.5, "karras")
+    assert (workflow["sampler"]["inputs"]["cfg"], workflow["sampler"]["inputs"]["scheduler"]) == (
+        5.5,
+        "karras",
+    )
 
 
 @pytest.mark.parametrize("previews", ["auto", "legacy", "png"])
@@ -76,7 +90,9 @@ async def test_each_preview_frame_format(comfy: Runner, previews: str) -> None:
     assert all(p.image.data.startswith(magic) for p in found)
 
 
-async def test_messages_about_other_prompts_are_ignored_even_split_into_frames(comfy: Runner) -> None:
+async def test_messages_about_other_prompts_are_ignored_even_split_into_frames(
+    comfy: Runner,
+) -> None:
     clean = await comfy.run(steps=5, seed=1)
     comfy.server.script.noise = True
     comfy.server.script.split = True
@@ -87,7 +103,10 @@ async def test_messages_about_other_prompts_are_ignored_even_split_into_frames(c
     previews = chunks_of(imagestream.ImagePreview, noisy)
     assert [p.step for p in previews] == [0, 1, 2, 3, 4]
     # The other client's previews (pure red) never came through.
-    assert all(p.image.data == c.image.data for p, c in zip(previews, chunks_of(imagestream.ImagePreview, clean), strict=True))
+    assert all(
+        p.image.data == c.image.data
+        for p, c in zip(previews, chunks_of(imagestream.ImagePreview, clean), strict=True)
+    )
     assert len(chunks_of(imagestream.ImageFinal, noisy)) == 1
 
 
@@ -134,7 +153,9 @@ async def test_a_workflow_file_with_placeholders(comfy: Runner, tmp_path: Path) 
     path = tmp_path / "castle.json"
     path.write_text(json.dumps(workflow))
 
-    chunks = await comfy.run("a castle", workflow=str(path), values={"style": "ink"}, steps=3, seed=9, size="32x48")
+    chunks = await comfy.run(
+        "a castle", workflow=str(path), values={"style": "ink"}, steps=3, seed=9, size="32x48"
+    )
 
     sent = comfy.server.prompts[0]["prompt"]
     assert sent["2"]["inputs"]["text"] == "masterpiece, a castle, ink"
@@ -158,11 +179,17 @@ async def test_two_runs_at_once_share_the_server(comfy: Runner) -> None:
     assert chunks_of(imagestream.ImageFinal, first)[0].seed == 1
     assert chunks_of(imagestream.ImageFinal, second)[0].seed == 2
     # The one that waited heard it was queued, with the step count it will have.
-    queued = [c for c in chunks_of(imagestream.Progress, first + second) if c.message and "queued" in c.message]
+    queued = [
+        c
+        for c in chunks_of(imagestream.Progress, first + second)
+        if c.message and "queued" in c.message
+    ]
     assert queued and all(c.total_steps in (3, 5) for c in queued)
 
 
-def test_the_server_of_comfyui_base_url(comfy_plugins: Any, comfy_thread_server: FakeComfyUI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_server_of_comfyui_base_url(
+    comfy_plugins: Any, comfy_thread_server: FakeComfyUI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COMFYUI_BASE_URL", comfy_thread_server.base_url + "/")
     result = imagestream.generate("a castle", provider="comfyui", steps=2, size="16x16")
     assert len(result.images) == 1 and len(result.previews) == 2

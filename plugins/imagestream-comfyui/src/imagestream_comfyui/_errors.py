@@ -137,7 +137,7 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> Provide
     cls = InvalidRequestError if 400 <= status < 500 else None
     return error_for_status(
         status,
-        f"{PROVIDER}: the server refused the workflow: {message}",
+        f"the server refused the workflow: {message}",
         provider=PROVIDER,
         headers=headers,
         code=code if isinstance(code, str) else None,
@@ -167,7 +167,7 @@ def node_error(node_errors: Mapping[str, Any], status: int | None = 400) -> Comf
             "the server has no such checkpoint: 'imagestream models -p comfyui' lists those it has"
         )
     return ComfyUINodeError(
-        f"{PROVIDER}: {_node(node_id, class_type)} refused the workflow: {said}{more}"[:1500],
+        f"{_node(node_id, class_type)} refused the workflow: {said}{more}"[:1500],
         node_id=str(node_id),
         class_type=class_type if isinstance(class_type, str) else None,
         errors=errors,
@@ -190,11 +190,11 @@ def execution_error(data: Mapping[str, Any]) -> ComfyUIExecutionError:
         "out of memory" in message.lower()
     )
     if out_of_memory:
-        text = f"{PROVIDER}: the GPU ran out of memory in {_node(node_id, class_type)}: {first}"
+        text = f"the GPU ran out of memory in {_node(node_id, class_type)}: {first}"
         code, hint = "out_of_memory", OOM_HINT
     else:
         kind = f"{exception_type}: " if exception_type else ""
-        text = f"{PROVIDER}: {_node(node_id, class_type)} failed: {kind}{first}"
+        text = f"{_node(node_id, class_type)} failed: {kind}{first}"
         code, hint = "execution_error", "the ComfyUI console shows the whole traceback"
     return ComfyUIExecutionError(
         text[:1500],
@@ -213,7 +213,7 @@ def interrupted(data: Mapping[str, Any]) -> StreamInterruptedError:
     if data.get("node_id") is not None:
         where = f" at {_node(data.get('node_id'), data.get('node_type'))}"
     return StreamInterruptedError(
-        f"{PROVIDER}: the run was interrupted on the server{where}",
+        f"the run was interrupted on the server{where}",
         provider=PROVIDER,
         code="interrupted",
         hint="someone pressed Cancel in ComfyUI, or another client interrupted it",
@@ -228,7 +228,7 @@ def checkpoint_missing(name: str, available: Sequence[str]) -> InvalidRequestErr
     else:
         hint = "put a checkpoint in ComfyUI's models/checkpoints folder"
     return InvalidRequestError(
-        f"{PROVIDER}: the server has no checkpoint {name!r}",
+        f"the server has no checkpoint {name!r}",
         provider=PROVIDER,
         code="checkpoint_not_found",
         hint=hint,
@@ -236,13 +236,13 @@ def checkpoint_missing(name: str, available: Sequence[str]) -> InvalidRequestErr
 
 
 def unreachable(exc: APIConnectionError, base_url: str) -> APIConnectionError:
-    """``exc`` saying where ComfyUI was expected, and how to start it."""
+    """``exc`` asking whether ComfyUI runs where it was looked for, and how to start it."""
     shown = redact(base_url)
-    error = type(exc)(
-        f"{PROVIDER}: cannot reach {shown}: is ComfyUI running at {shown}?",
+    reason = exc.message.removeprefix(f"{PROVIDER}: ")
+    return type(exc)(
+        f"is ComfyUI running at {shown}? ({reason})",
         provider=PROVIDER,
         status=exc.status,
-        hint="start it (python main.py) or pass --base-url; "
-        f"COMFYUI_BASE_URL names another server. {exc.message}",
+        hint="start it (python main.py), or name another server with --base-url "
+        "or COMFYUI_BASE_URL",
     )
-    return error

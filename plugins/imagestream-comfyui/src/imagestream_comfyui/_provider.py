@@ -369,7 +369,7 @@ class ComfyUIProvider(Provider):
         answer = await read_json(context, response, provider=PROVIDER)
         if not isinstance(answer, Mapping):
             raise UnexpectedResponseError(
-                f"{PROVIDER}: POST /prompt answered {type(answer).__name__}, not an object",
+                f"POST /prompt answered {type(answer).__name__}, not an object",
                 provider=PROVIDER,
                 status=200,
             )
@@ -379,7 +379,7 @@ class ComfyUIProvider(Provider):
             if isinstance(node_errors, Mapping) and node_errors:
                 raise node_error(node_errors, 200)
             raise UnexpectedResponseError(
-                f"{PROVIDER}: POST /prompt answered without a prompt_id",
+                "POST /prompt answered without a prompt_id",
                 provider=PROVIDER,
                 status=200,
                 hint="is this a ComfyUI server? check base_url",
