@@ -241,11 +241,18 @@ async def _run(
     )
     printed = False  # reply text on stdout, without its final newline yet
     thinking = False
+    captioned = False
     with contextlib.ExitStack() as stack:
         progress: imagestream.ProgressDisplay | None = None
         try:
             async with chunks:
                 async for chunk in chunks:
+                    if isinstance(chunk, imagestream.TextDelta) and chunks.turn.reply is not None:
+                        # The image provider's own text (a caption): not the reply.
+                        if not quiet and not chunk.thought:
+                            click.echo(chunk.text, nl=False, err=True)
+                            captioned = True
+                        continue
                     if isinstance(chunk, imagestream.TextDelta):
                         if chunk.thought:
                             if not quiet:
@@ -271,6 +278,8 @@ async def _run(
         finally:
             if printed:
                 click.echo()
+            if captioned:
+                click.echo(err=True)
             if history_path is not None and chunks.turn.reply is not None:
                 history.save(history_path)
     return chunks.turn

@@ -94,14 +94,19 @@ def policy_refusal(message: str) -> bool:
     return any(word in lowered for word in _POLICY_WORDS)
 
 
-def error_parser(secrets: Iterable[str | None]) -> ErrorParser:
-    """The ``parse_error`` for :meth:`imagestream.HttpClient.send`, masking ``secrets``."""
+def error_parser(secrets: Iterable[str | None], *, doing: str = "") -> ErrorParser:
+    """The ``parse_error`` for :meth:`imagestream.HttpClient.send`, masking ``secrets``.
+
+    ``doing`` starts the message (``"exchanging the API key for a token failed: "``).
+    """
     masked = tuple(secrets)
 
     def parse(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
         message = scrub(_body_message(body), masked)[:_MAX_MESSAGE] or f"HTTP {status}"
         cls = ContentPolicyError if status < 500 and policy_refusal(message) else None
-        error = error_for_status(status, message, provider=PROVIDER, headers=headers, cls=cls)
+        error = error_for_status(
+            status, doing + message, provider=PROVIDER, headers=headers, cls=cls
+        )
         error.hint = _HINTS.get(
             status, "Animus failed on its side; try again later" if status >= 500 else None
         )
@@ -111,13 +116,11 @@ def error_parser(secrets: Iterable[str | None]) -> ErrorParser:
 
 
 def exchange_error_parser(key: str) -> ErrorParser:
-    """The ``parse_error`` of the key exchange: every failure names the key variable."""
-    base = error_parser((key,))
+    """The ``parse_error`` of the key exchange: every failure says so, a refusal names the key variable."""
+    base = error_parser((key,), doing="exchanging the API key for a token failed: ")
 
     def parse(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
         error = base(status, body, headers)
-        error.message = f"exchanging the API key for a token failed: {error.message}"
-        error.args = (error.message,)
         if status in (401, 403):
             error.hint = f"check {KEY_ENV} (or --key): Animus did not accept it"
         return error

@@ -6,8 +6,10 @@ when asked with ``check_image_generation``: "Sure, here is a sunset!" plus
 such a turn as one chunk stream: the reply's :class:`~imagestream.TextDelta`
 chunks first, then, when the reply carries an image prompt, the image's own
 chunks (:class:`~imagestream.Progress`, :class:`~imagestream.ImagePreview`,
-:class:`~imagestream.ImageFinal`, :class:`~imagestream.Usage`) from whichever
-image provider you choose::
+:class:`~imagestream.ImageFinal`, :class:`~imagestream.Usage`, and any text
+the image provider adds, such as a caption) from whichever image provider you
+choose. ``chunks.turn.reply`` is set the moment the reply has ended, so a text
+delta that arrives after that is the image provider's::
 
     from imagestream_animus.chat import ChatHistory, chat
 
