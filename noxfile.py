@@ -20,6 +20,7 @@ PLUGINS = [
     "plugins/imagestream-novelai",
     "plugins/imagestream-google",
     "plugins/imagestream-server",
+    "plugins/imagestream-animus",
 ]
 TEST_DEPS = [
     "pytest>=8",
