@@ -38,9 +38,9 @@ from imagestream import (
     TextDelta,
     Usage,
 )
-from imagestream.provider import Chunk
+from imagestream.provider import Chunk, redact
 
-from ._errors import error_from_object
+from ._errors import KEY_PATTERNS, error_from_object
 
 __all__ = ["POLICY_REASONS", "ResponseReader", "summed", "usage_of"]
 
@@ -157,8 +157,10 @@ class ResponseReader:
     def read(self, response: object) -> list[Chunk]:
         """The chunks of one response object (an SSE event's JSON)."""
         if not isinstance(response, Mapping):
+            # Quoted from the server, so masked: it may echo the key back.
+            quoted = redact(str(response), self.secrets, patterns=KEY_PATTERNS)[:80]
             raise ProviderError(
-                f"an event is not a JSON object: {str(response)[:80]!r}", provider=self.provider
+                f"an event is not a JSON object: {quoted!r}", provider=self.provider
             )
         error = response.get("error")
         if isinstance(error, Mapping):

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from imagestream import ImageRequest, ModelInfo, Pricing, ProviderResponse, RunContext
+    from imagestream import (
+        ImageRequest,
+        ModelInfo,
+        Pricing,
+        ProviderResponse,
+        RunContext,
+        Secret,
+    )
     from imagestream.provider import Chunk
 
     from ._adc import AdcTokens
@@ -109,7 +116,7 @@ class _GoogleProvider(Provider):
                 parse_error=error_parser(self.name, endpoint.secrets),
                 stall_timeout=settings.timeout,
             )
-            objects = _objects(context, response, decoder, settings, self.name)
+            objects = _objects(context, response, decoder, settings, self.name, endpoint.secrets)
             async with aclosing(objects):
                 async for obj in objects:
                     for chunk in reader.read(obj):
@@ -163,6 +170,7 @@ async def _objects(
     decoder: Any,
     settings: Settings,
     provider: str,
+    secrets: tuple[Secret, ...] = (),
 ) -> AsyncGenerator[object, None]:
     """The response objects of a body: one per SSE event, or the whole JSON (an object or a list).
 
@@ -171,7 +179,9 @@ async def _objects(
         UnexpectedResponseError: A body that is neither (a proxy's HTML page).
     """
     from imagestream import StreamDecodeError
-    from imagestream.provider import iter_events, media_type, read_json
+    from imagestream.provider import iter_events, media_type, read_json, redact
+
+    from ._errors import KEY_PATTERNS
 
     if decoder is not None and media_type(response) == "text/event-stream":
         from ._framing import ErrorLines
@@ -185,8 +195,10 @@ async def _objects(
                 try:
                     yield json.loads(data)
                 except ValueError:
+                    # Quoted from the server, so masked: it may echo the key back.
+                    quoted = redact(data, secrets, patterns=KEY_PATTERNS)[:80]
                     raise StreamDecodeError(
-                        f"{provider}: an event's data is not JSON: {data[:80]!r}"
+                        f"{provider}: an event's data is not JSON: {quoted!r}"
                     ) from None
         return
     # A whole answer: asked for (stream false), or a gateway that ignored alt=sse.
