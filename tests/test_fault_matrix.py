@@ -679,6 +679,7 @@ class Case:
     replies: Callable[[Adapter], list[Reply]]
     expect: Callable[[Adapter], Expect]
     streams_only: bool = False
+    sse_only: bool = False
     stop_after_first_chunk: bool = False
     cancel: str | None = None  # "while_stalled" or "after_first_chunk"
     params: Mapping[str, Any] = attrs.field(factory=dict)  # more request fields
@@ -841,6 +842,19 @@ CASES = [
         params={"deadline": 0.35},
     ),
     Case(
+        "event_that_is_not_json_quoting_the_key",
+        lambda a: [
+            a.good.but(
+                body=b"".join(e.data for e in a.events[: a.cut_events])
+                + f"data: Incorrect API key provided: {a.key}\n\n".encode()
+                + b"".join(e.data for e in a.events[a.cut_events :])
+            ),
+            a.good,
+        ],
+        lambda a: Expect(StreamDecodeError, 1, partial=a.before_cut),
+        sse_only=True,
+    ),
+    Case(
         "body_ends_cleanly_between_events",
         lambda a: [a.good.but(body=b"".join(e.data for e in a.events[: a.cut_events]))],
         _interrupted(),
@@ -879,6 +893,8 @@ def _matrix() -> Iterator[Any]:
         assert adapter.only is None or adapter.only <= names, adapter.only - names
         for case in CASES:
             if case.streams_only and not adapter.streams:
+                continue
+            if case.sse_only and adapter.content_type != "text/event-stream":
                 continue
             if adapter.only is not None and case.name not in adapter.only:
                 continue

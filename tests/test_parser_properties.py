@@ -31,6 +31,7 @@ from imagestream import (
     ImagePreview,
     ImageRequest,
     ImagestreamError,
+    Secret,
     TextDelta,
     Usage,
 )
@@ -59,6 +60,15 @@ IMAGE_STRINGS = [
 ]
 """Image payloads as text: good, unpadded, url-safe, cut, garbage, empty."""
 
+OPENAI_KEY = "sk-proj-PropertyKey0123456789"
+NOVELAI_KEY = "pst-PropertyToken0123456789abcdef"
+GEMINI_KEY = "AIzaPropertyKey0123456789"
+KEYS = (OPENAI_KEY, NOVELAI_KEY, GEMINI_KEY)
+"""Credentials the parsers are given, and that the generated events quote: no error may."""
+
+QUOTING = [f"Incorrect API key provided: {key}" for key in KEYS] + [f"Bearer {k}" for k in KEYS]
+"""Strings that quote the credentials, as a careless server's error does."""
+
 NUMBERISH = ["0", "1", "-1", "3", "²", "--5", "1e309", "nan", "inf", " 7 ", "0x10", "٣", ""]
 """Strings a lenient parser may read as numbers (``str.isdigit`` accepts ``"²"``, ``int`` does not)."""
 
@@ -70,6 +80,7 @@ SCALARS = (
     | st.text(max_size=12)
     | st.sampled_from(NUMBERISH)
     | st.sampled_from(IMAGE_STRINGS)
+    | st.sampled_from(QUOTING)
 )
 
 MSGPACK_SCALARS = (
@@ -80,6 +91,7 @@ MSGPACK_SCALARS = (
     | st.text(max_size=12)
     | st.sampled_from(NUMBERISH)
     | st.sampled_from(IMAGE_STRINGS)
+    | st.sampled_from(QUOTING)
 )
 
 
@@ -120,12 +132,18 @@ def chunks_are_usable(chunks: Iterable[Any]) -> None:
                 chunk.image.data  # noqa: B018 - decoding is what is checked
 
 
-def typed(call: Callable[[], Any]) -> Any:
-    """``call()``'s value, or ``None`` when it raised an :class:`ImagestreamError` (anything else fails)."""
+def typed(call: Callable[[], Any], key: str) -> Any:
+    """``call()``'s value, or ``None`` when it raised an :class:`ImagestreamError` (anything else fails).
+
+    The error may not quote ``key``, the parser's own credential, though the
+    event it came from did.
+    """
     try:
         return call()
-    except ImagestreamError:
-        return None
+    except ImagestreamError as error:
+        caught = error
+    assert key not in str(caught) and key not in repr(caught.args), caught
+    return None
 
 
 # -- OpenAI ----------------------------------------------------------------------
@@ -195,9 +213,9 @@ def _openai_machines() -> list[Any]:
     from imagestream_openai._events import ImagesEvents, ResponsesEvents
 
     return [
-        ImagesEvents(1, key=None),
-        ImagesEvents(2, key=None),
-        ResponsesEvents("gpt-image-1", "gpt-5", key=None),
+        ImagesEvents(1, key=Secret(OPENAI_KEY)),
+        ImagesEvents(2, key=Secret(OPENAI_KEY)),
+        ResponsesEvents("gpt-image-1", "gpt-5", key=Secret(OPENAI_KEY)),
     ]
 
 
@@ -215,12 +233,12 @@ def test_openai_events_give_chunks_or_typed_errors(events: list[tuple[str, Any]]
     """``ImagesEvents`` / ``ResponsesEvents``: any parsed event data, in any order, then ``finish``."""
     for machine in _openai_machines():
         for name, payload in events:
-            chunks = typed(lambda m=machine, p=payload, n=name: m.handle(p, n))
+            chunks = typed(lambda m=machine, p=payload, n=name: m.handle(p, n), OPENAI_KEY)
             if chunks is None:
                 break
             chunks_are_usable(chunks)
         else:
-            typed(machine.finish)
+            typed(machine.finish, OPENAI_KEY)
 
 
 @PROPERTIES
@@ -305,13 +323,13 @@ def _novelai_settings() -> tuple[Any, ...]:
 def _translators() -> list[Any]:
     from imagestream_novelai._events import EventTranslator
 
-    return [EventTranslator(settings, "pst-properties") for settings in _novelai_settings()]
+    return [EventTranslator(settings, NOVELAI_KEY) for settings in _novelai_settings()]
 
 
 def _translate_all(events: list[Any]) -> None:
     for translator in _translators():
         for event in events:
-            chunk = typed(lambda t=translator, e=event: t.translate(e))
+            chunk = typed(lambda t=translator, e=event: t.translate(e), NOVELAI_KEY)
             if chunk is not None:
                 chunks_are_usable([chunk])
         if not translator.complete:
@@ -339,7 +357,9 @@ def test_novelai_sse_events_give_chunks_or_typed_errors(events: list[tuple[str, 
     """``sse_payload`` then ``translate``, on any event name and data text."""
     from imagestream_novelai._events import sse_payload
 
-    payloads = [typed(lambda n=name, d=data: sse_payload(n, d)) for name, data in events]
+    payloads = [
+        typed(lambda n=name, d=data: sse_payload(n, d), NOVELAI_KEY) for name, data in events
+    ]
     _translate_all([payload for payload in payloads if payload is not None])
 
 
@@ -359,11 +379,11 @@ def test_novelai_msgpack_stream_bytes_give_frames_or_typed_errors(
     decoder = MsgpackDecoder(framing="length-prefixed")
     decoded: list[Any] = []
     for piece in _pieces(body, cuts):
-        got = typed(lambda p=piece: decoder.feed(p))
+        got = typed(lambda p=piece: decoder.feed(p), NOVELAI_KEY)
         if got is None:
             return
         decoded += got
-    typed(decoder.close)
+    typed(decoder.close, NOVELAI_KEY)
     _translate_all(decoded)
 
 
@@ -452,14 +472,14 @@ def test_google_responses_give_chunks_or_typed_errors(
     """``ResponseReader.read`` on any JSON value, in any order, then ``continuation`` and ``finish``."""
     from imagestream_google._events import ResponseReader
 
-    reader = ResponseReader("gemini", wants_image=wants_image)
+    reader = ResponseReader("gemini", wants_image=wants_image, secrets=[Secret(GEMINI_KEY)])
     for obj in objects:
-        chunks = typed(lambda o=obj: reader.read(o))
+        chunks = typed(lambda o=obj: reader.read(o), GEMINI_KEY)
         if chunks is None:
             return
         chunks_are_usable(chunks)
-    typed(reader.continuation)
-    finished = typed(reader.finish)
+    typed(reader.continuation, GEMINI_KEY)
+    finished = typed(reader.finish, GEMINI_KEY)
     if finished is not None:
         chunks_are_usable(finished)
 
@@ -471,11 +491,15 @@ def test_google_error_objects_give_typed_errors(error: Any, status: int | None) 
     from imagestream_google._errors import error_from_object, error_parser
 
     if isinstance(error, dict):
-        built = error_from_object(error, provider="gemini", status=status)
+        built = error_from_object(
+            error, provider="gemini", status=status, secrets=[Secret(GEMINI_KEY)]
+        )
         assert isinstance(built, ImagestreamError)
+        assert GEMINI_KEY not in str(built)
         assert built.retry_after is None or math.isfinite(built.retry_after)
     body = json.dumps({"error": error}).encode()
-    parsed = error_parser("gemini", ())(status or 500, body, {})
+    parsed = error_parser("gemini", [Secret(GEMINI_KEY)])(status or 500, body, {})
+    assert GEMINI_KEY not in str(parsed)
     assert isinstance(parsed, ImagestreamError)
 
 
@@ -497,6 +521,6 @@ def test_google_stream_bytes_give_events_or_typed_errors(
     body += garbage
     decoder = ErrorLines(SSEDecoder())
     for piece in _pieces(body, cuts):
-        if typed(lambda p=piece: decoder.feed(p)) is None:
+        if typed(lambda p=piece: decoder.feed(p), GEMINI_KEY) is None:
             return
-    typed(decoder.close)
+    typed(decoder.close, GEMINI_KEY)
