@@ -87,8 +87,10 @@ class RayEngine:
 
     Args:
         address: The cluster to join (``"auto"``, ``"ray://host:10001"``,
-            ...). ``None``: the Ray this process is already connected to, or
-            else a local one started for the batch (and stopped after it).
+            ...), or ``None`` for a local Ray started for the batch. Either
+            way Ray is shut down after the batch; a process already connected
+            to Ray (``ray.init`` called before) keeps its connection, and
+            ``address`` is not used.
         workers: How many actors.
         worker_cpus: CPUs each actor reserves (fractions allowed): what it
             takes for Ray to place it, not what it may use.
@@ -143,7 +145,7 @@ class RayEngine:
 
     async def start(self, settings: ExecutorSettings, concurrency: int) -> None:
         ray = _ray()
-        if self.address is not None or not ray.is_initialized():
+        if not ray.is_initialized():
             options: dict[str, Any] = {"log_to_driver": False, **self.init_options}
             if self.address is not None:
                 options["address"] = self.address
