@@ -20,6 +20,7 @@ PLUGINS = [
     "plugins/imagestream-novelai",
     "plugins/imagestream-google",
     "plugins/imagestream-server",
+    "plugins/imagestream-batch",
     "plugins/imagestream-animus",
 ]
 TEST_DEPS = [
@@ -33,6 +34,8 @@ TEST_DEPS = [
     "google-genai>=3.0",
     "google-auth>=2.20",
     "playwright>=1.40",
+    # imagestream-batch's Ray engine is tested on a local Ray (its optional [ray] extra).
+    "ray>=2.40",
 ]
 PEERS = ["openai>=1.60", "httpx>=0.27", "httpx-sse>=0.4", "orjson", "pybase64"]
 
