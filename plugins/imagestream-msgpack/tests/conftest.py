@@ -132,6 +132,7 @@ def _length_prefixed_cases() -> list[Case]:
     int_key = b"\x81\x01\x02"  # {1: 2}: strict_map_key refuses it
     deep = b"\x91" * 2000 + b"\xc0"  # [[[...[nil]...]]], nested beyond msgpack's limit
     huge = 2 * 2**20
+    image = PNG_MAGIC + bytes(range(256)) * 2  # a bin far larger than max_items=10
     return [
         Case("empty stream", b"", []),
         Case("one frame", one, [{"a": 1}]),
@@ -174,6 +175,38 @@ def _length_prefixed_cases() -> list[Case]:
              offset=len(one) + 4 + 1024),
         Case("error after values in one chunk", one + one + frame(b"\xc1"), [{"a": 1}] * 2,
              error=StreamDecodeError, offset=2 * len(one) + 4),
+        # max_items: what a frame decodes to is bounded, not only its bytes.
+        Case("max_items: exactly max_items values", frames([None] * 10), [[None] * 10],
+             options={"max_items": 10}),
+        Case("max_items: an image is one value", frames(image, image), [image, image],
+             options={"max_items": 10}),
+        Case("max_items: one value too many", one + frames([None] * 11), [{"a": 1}],
+             options={"max_items": 10},
+             error=DecoderLimitError, offset=len(one) + 4, limit="max_items"),
+        Case("max_items: counted over nested containers", one + frames([[None] * 4] * 3),
+             [{"a": 1}], options={"max_items": 10},
+             error=DecoderLimitError, offset=len(one) + 4 + 6, limit="max_items"),
+        Case("max_items: a map entry is two values", one + frames({str(i): i for i in range(6)}),
+             [{"a": 1}], options={"max_items": 10},
+             error=DecoderLimitError, offset=len(one) + 4, limit="max_items"),
+        Case("max_items: after a large bin", one + frames({"image": b"x" * 100, "l": [0] * 20}),
+             [{"a": 1}], options={"max_items": 10},
+             error=DecoderLimitError, offset=len(one) + 4 + 1 + 6 + 2 + 100 + 2,
+             limit="max_items"),
+        Case("max_items: a huge array header, refused before the frame is complete",
+             one + struct.pack(">I", 60_000_005) + b"\xdd\x03\x93\x87\x00" + b"\xc0" * 500,
+             [{"a": 1}], error=DecoderLimitError, offset=len(one) + 4, limit="max_items"),
+        Case("max_items: a huge array header in a truncated frame",
+             one + struct.pack(">I", 60_000_005) + b"\xdd\x03\x93\x87\x00",
+             [{"a": 1}], error=DecoderLimitError, offset=len(one) + 4, limit="max_items"),
+        Case("max_items: too many values in a truncated frame",
+             one + struct.pack(">I", 2000) + pack([[None] * 5] * 3)[:-1],
+             [{"a": 1}], options={"max_items": 10},
+             error=DecoderLimitError, offset=len(one) + 4 + 7, limit="max_items"),
+        Case("max_items: a truncated frame within the limit",
+             one + struct.pack(">I", 2000) + pack([[None] * 5] * 3)[:7],
+             [{"a": 1}], options={"max_items": 10},
+             error=StreamTruncatedError, offset=len(one)),
     ]
 
 
@@ -184,6 +217,7 @@ def _plain_cases() -> list[Case]:
     big = b"y" * 150_000
     small = [{"i": i} for i in range(500)]
     small_stream = b"".join(pack(v) for v in small)
+    image = PNG_MAGIC + bytes(range(256)) * 2  # a bin far larger than max_items=10
     return [
         Case("plain: empty stream", b"", [], framing="plain"),
         Case("plain: novelai", nai_stream, nai, framing="plain"),
@@ -211,6 +245,34 @@ def _plain_cases() -> list[Case]:
              error=DecoderLimitError, offset=len(two), limit="max_buffer_bytes"),
         Case("plain: invalid UTF-8", two + b"\xa2\xff\xfe", [{"a": 1}, [1, 2]],
              framing="plain", error=StreamDecodeError, offset=len(two) + 2),
+        Case("plain: exactly max_items values", pack([None] * 10) * 2, [[None] * 10] * 2,
+             framing="plain", options={"max_items": 10}),
+        Case("plain: an image is one value", two + pack(image), [{"a": 1}, [1, 2], image],
+             framing="plain", options={"max_items": 10}),
+        Case("plain: an array over max_items", two + pack([None] * 11), [{"a": 1}, [1, 2]],
+             framing="plain", options={"max_items": 10},
+             error=DecoderLimitError, offset=len(two), limit="max_items"),
+        Case("plain: a map over max_items", two + pack({str(i): i for i in range(6)}),
+             [{"a": 1}, [1, 2]], framing="plain", options={"max_items": 10},
+             error=DecoderLimitError, offset=len(two), limit="max_items"),
+        Case("plain: counted over nested containers", two + pack([[None] * 4] * 3) + two,
+             [{"a": 1}, [1, 2]], framing="plain", options={"max_items": 10},
+             error=DecoderLimitError, offset=len(two), limit="max_items"),
+        Case("plain: counted over open containers", two + pack([None] * 5 + [[None] * 5 + [0]]),
+             [{"a": 1}, [1, 2]], framing="plain", options={"max_items": 10},
+             error=DecoderLimitError, offset=len(two), limit="max_items"),
+        Case("plain: a large object of few values", two + pack({"image": image, "n": [1, 2]}) + two,
+             [{"a": 1}, [1, 2], {"image": image, "n": [1, 2]}, {"a": 1}, [1, 2]],
+             framing="plain", options={"max_items": 10}),
+        Case("plain: a small truncated object announcing many", two + b"\x92\x99\xc0",
+             [{"a": 1}, [1, 2]], framing="plain", options={"max_items": 10},
+             error=StreamTruncatedError, offset=len(two)),
+        Case("plain: garbage inside a large object", two + pack([b"x" * 50, None])[:-1] + b"\xc1",
+             [{"a": 1}, [1, 2]], framing="plain", options={"max_items": 10},
+             error=StreamDecodeError, offset=len(two) + 1 + 2 + 50),
+        Case("plain: a huge array header", two + b"\xdd\x03\x93\x87\x00" + b"\xc0" * 64,
+             [{"a": 1}, [1, 2]], framing="plain",
+             error=DecoderLimitError, offset=len(two), limit="max_items"),
     ]
 
 

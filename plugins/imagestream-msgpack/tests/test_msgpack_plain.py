@@ -74,11 +74,19 @@ def test_limit_holds_when_fed_byte_by_byte(kit: Any) -> None:
 
 
 def test_huge_declared_array_waits_without_allocating_bytes(kit: Any) -> None:
-    """A 5-byte header announcing 2**26 items keeps nothing but the header."""
+    """A 5-byte header announcing 2**20 items (max_items) keeps nothing but the header."""
     decoder = plain()
-    assert decoder.feed(b"\xdd\x04\x00\x00\x00") == []
+    assert decoder.feed(b"\xdd\x00\x10\x00\x00") == []
     with pytest.raises(StreamTruncatedError):
         decoder.close()
+
+
+def test_a_header_announcing_more_than_max_items_is_refused_at_once(kit: Any) -> None:
+    """2**26 items would be half a gigabyte of list once decoded: refused at the header."""
+    decoder = plain()
+    with pytest.raises(DecoderLimitError) as caught:
+        decoder.feed(b"\xdd\x04\x00\x00\x00")
+    assert caught.value.limit == "max_items"
 
 
 def test_default_limit() -> None:

@@ -14,11 +14,14 @@ from typing import Any, Final, Literal, get_args
 from imagestream.errors import ConfigurationError, StreamDecodeError
 
 __all__ = [
+    "BYTES_PER_ITEM",
     "DEFAULT_MAX_BUFFER_BYTES",
     "DEFAULT_MAX_FRAME_BYTES",
     "FRAMINGS",
+    "MIN_MAX_ITEMS",
     "Framing",
     "MsgpackDecoder",
+    "default_max_items",
 ]
 
 Framing = Literal["length-prefixed", "plain"]
@@ -32,6 +35,24 @@ DEFAULT_MAX_FRAME_BYTES: Final = 64 * 2**20
 
 DEFAULT_MAX_BUFFER_BYTES: Final = 64 * 2**20
 """Default ``max_buffer_bytes``: 64 MiB, the same room for one plain object."""
+
+BYTES_PER_ITEM: Final = 64
+"""The default ``max_items`` is the byte cap divided by this (1 Mi values for 64 MiB).
+
+A decoded value costs a pointer at least, and up to about 70 bytes (an empty
+map), whatever its one byte of msgpack: the byte caps alone let a 64 MiB
+frame decode to gigabytes. One value per 64 bytes keeps a frame's decoded
+containers within about the frame's own size, and leaves a bin, whatever its
+size, one value.
+"""
+
+MIN_MAX_ITEMS: Final = 2**16
+"""The default ``max_items`` is never lower than this (small byte caps)."""
+
+
+def default_max_items(byte_cap: int) -> int:
+    """The ``max_items`` a decoder with this byte cap uses unless told otherwise."""
+    return max(byte_cap // BYTES_PER_ITEM, MIN_MAX_ITEMS)
 
 
 class MsgpackDecoder:
@@ -56,6 +77,17 @@ class MsgpackDecoder:
         max_buffer_bytes: Largest object accepted, plain framing only. Bytes
             of an object that is still incomplete at this size are not kept:
             the decoder raises instead.
+        max_items: The most msgpack values (array elements, map keys and map
+            values) one frame or object may hold; ``None`` (the default):
+            the framing's byte cap / :data:`BYTES_PER_ITEM` (1 Mi values for
+            64 MiB), at least :data:`MIN_MAX_ITEMS`. The byte caps bound
+            what arrives, this bounds what it decodes to: a 60 MB array of
+            nils is half a gigabyte of list. An image is one value (a bin),
+            whatever its size. Length-prefixed framing: a frame larger than
+            ``max_items`` bytes is walked before it is decoded and refused if
+            its containers hold more values in all. Plain framing: each array
+            and map is refused beyond ``max_items`` values (msgpack's
+            ``max_array_len`` / ``max_map_len``).
 
     Errors (all subclasses of :class:`imagestream.StreamDecodeError`, each
     with ``offset``, the absolute byte offset in the stream):
@@ -64,7 +96,8 @@ class MsgpackDecoder:
       object: :class:`~imagestream.errors.StreamDecodeError`. Nothing is ever
       skipped to resynchronise.
     * A limit exceeded: :class:`~imagestream.errors.DecoderLimitError`,
-      naming the keyword to raise.
+      naming the keyword to raise (``max_frame_bytes``, ``max_buffer_bytes``
+      or ``max_items``).
     * :meth:`close` while a frame or object is incomplete:
       :class:`~imagestream.errors.StreamTruncatedError`. An empty stream, or
       one that ends exactly between frames, closes cleanly.
@@ -85,6 +118,7 @@ class MsgpackDecoder:
         "_error",
         "_max_buffer_bytes",
         "_max_frame_bytes",
+        "_max_items",
         "_reported",
         "_unusable",
     )
@@ -98,6 +132,7 @@ class MsgpackDecoder:
         framing: Framing = "length-prefixed",
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        max_items: int | None = None,
     ) -> MsgpackDecoder:
         if cls is not MsgpackDecoder:
             return super().__new__(cls)
@@ -122,12 +157,18 @@ class MsgpackDecoder:
         framing: Framing = "length-prefixed",
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        max_items: int | None = None,
     ) -> None:
         # framing was used by __new__ to pick the subclass.
         _check_limit("max_frame_bytes", max_frame_bytes)
         _check_limit("max_buffer_bytes", max_buffer_bytes)
+        if max_items is None:
+            cap = max_frame_bytes if self.framing == "length-prefixed" else max_buffer_bytes
+            max_items = default_max_items(cap)
+        _check_limit("max_items", max_items, unit="values")
         self._max_frame_bytes = max_frame_bytes
         self._max_buffer_bytes = max_buffer_bytes
+        self._max_items = max_items
         self._closed = False
         self._error: StreamDecodeError | None = None
         self._reported = False  # whether self._error has been raised yet
@@ -143,6 +184,11 @@ class MsgpackDecoder:
     def max_buffer_bytes(self) -> int:
         """The largest object accepted (plain framing)."""
         return self._max_buffer_bytes
+
+    @property
+    def max_items(self) -> int:
+        """The most msgpack values one frame or object may hold."""
+        return self._max_items
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         """Take the next bytes of the stream; return the values they completed.
@@ -229,10 +275,11 @@ class MsgpackDecoder:
         return f"<MsgpackDecoder framing={self.framing!r} {state}>"
 
 
-def _check_limit(name: str, value: object) -> None:
+def _check_limit(name: str, value: object, *, unit: str = "bytes") -> None:
     # bool is an int subclass; max_frame_bytes=True is surely a mistake.
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        example = 64 * 2**20 if unit == "bytes" else 2**20
         raise ConfigurationError(
-            f"{name} must be a positive number of bytes, not {value!r}",
-            hint=f"pass an int >= 1, e.g. {name}={64 * 2**20}",
+            f"{name} must be a positive number of {unit}, not {value!r}",
+            hint=f"pass an int >= 1, e.g. {name}={example}",
         )

@@ -9,13 +9,17 @@ looking at.
 
 from __future__ import annotations
 
-from imagestream.errors import StreamDecodeError
+import re
+
+from imagestream.errors import DecoderLimitError, StreamDecodeError
 
 from ._msgpack import UNPACK_ERRORS, FormatError, OutOfData, StackError, new_unpacker
 
-__all__ = ["frame_error", "invalid_msgpack"]
+__all__ = ["cap_error", "frame_error", "invalid_msgpack"]
 
 _PREFIX_BYTES = 4
+# msgpack's words when a header announces more than a max_*_len allows.
+_CAP = re.compile(r"(\d+) exceeds max_(array|map|str|bin|ext)_len\((\d+)\)")
 
 
 def describe(exc: Exception, byte: int | None) -> str:
@@ -81,4 +85,25 @@ def frame_error(exc: Exception, payload: memoryview, frame_offset: int) -> Strea
         f"{context}: {size - end} trailing bytes after its msgpack object",
         offset=frame_offset + _PREFIX_BYTES + end,
         hint="a frame holds exactly one msgpack object",
+    )
+
+
+def cap_error(
+    exc: Exception, offset: int, *, max_items: int, max_bytes: int, bytes_keyword: str
+) -> DecoderLimitError | None:
+    """The typed error for msgpack's own refusal of a container or string length.
+
+    ``None`` when ``exc`` is not one: then it is malformed input, not a limit.
+    """
+    from ._items import items_error
+
+    match = _CAP.search(str(exc)) if isinstance(exc, ValueError) else None
+    if match is None:
+        return None
+    count, kind = int(match[1]), match[2]
+    if kind in ("array", "map"):
+        values = count * 2 if kind == "map" else count
+        return items_error(max_items, offset, f"a msgpack {kind} announces {values} values")
+    return DecoderLimitError(
+        bytes_keyword, max_bytes, offset=offset, what=f"a msgpack {kind} announces {count} bytes"
     )

@@ -23,9 +23,18 @@ How the hot path is kept cheap (measured with ``bench/bench_msgpack.py``):
   single payload byte is kept.
 * ``msgpack.unpackb`` runs once per complete frame, in C. It also enforces
   "exactly one object": it raises on trailing bytes and on too few.
+* A frame larger than ``max_items`` bytes (1 MiB by default; NovelAI's final
+  images may be) could hold more than ``max_items`` values, so its headers
+  are walked (:mod:`._items`) before it is decoded, and it is refused if its
+  containers, nested ones included, announce more. A frame that arrives in
+  pieces is walked piece by piece as they arrive, so a header announcing
+  millions of values fails at once, not after 60 MB have been awaited; a
+  bin is skipped by its length, so a large image costs a few steps. Smaller
+  frames cannot hold that many values and are not walked.
 
 Memory: the pending frame (at most ``max_frame_bytes``) is held as the
-caller's own chunks, plus, for a moment, the decoded value.
+caller's own chunks, plus, for a moment, the decoded value, whose containers
+hold at most ``max_items`` values.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from imagestream.errors import DecoderLimitError, StreamDecodeError, StreamTrunc
 
 from ._decoder import DEFAULT_MAX_BUFFER_BYTES, DEFAULT_MAX_FRAME_BYTES, MsgpackDecoder
 from ._diagnose import frame_error
+from ._items import ItemCounter, TooManyItems, check_items, items_error
 from ._msgpack import UNPACK_ERRORS, unpackb
 from ._splice import MIN_SPLICE_BYTES, splice
 
@@ -54,7 +64,7 @@ class LengthPrefixedDecoder(MsgpackDecoder):
     few bytes for its object), the offending byte otherwise.
     """
 
-    __slots__ = ("_base", "_have", "_need", "_pieces", "_size")
+    __slots__ = ("_base", "_counter", "_have", "_need", "_pieces", "_size")
 
     framing: Literal["length-prefixed"] = "length-prefixed"
 
@@ -64,9 +74,13 @@ class LengthPrefixedDecoder(MsgpackDecoder):
         framing: Literal["length-prefixed"] = "length-prefixed",
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        max_items: int | None = None,
     ) -> None:
         super().__init__(
-            framing=framing, max_frame_bytes=max_frame_bytes, max_buffer_bytes=max_buffer_bytes
+            framing=framing,
+            max_frame_bytes=max_frame_bytes,
+            max_buffer_bytes=max_buffer_bytes,
+            max_items=max_items,
         )
         # The pending, incomplete frame: pieces of the stream from offset
         # _base on, _have bytes in all. Invariant: when _have is 0, _pieces is
@@ -76,6 +90,8 @@ class LengthPrefixedDecoder(MsgpackDecoder):
         self._base = 0
         self._size = -1  # its payload length, -1 while the prefix is incomplete
         self._need = _PREFIX  # pending bytes needed before anything can happen
+        # Counts the values of a pending frame larger than max_items bytes.
+        self._counter: ItemCounter | None = None
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         # The docstring is MsgpackDecoder.feed's.
@@ -95,6 +111,11 @@ class LengthPrefixedDecoder(MsgpackDecoder):
                 # The common case: one more piece of a large frame.
                 self._pieces.append(data)
                 self._have = have
+                if self._counter is not None:
+                    try:
+                        self._count(data)
+                    except StreamDecodeError as err:
+                        return self._fail(err, [])
                 return []
         out: list[Any] = []
         try:
@@ -129,6 +150,7 @@ class LengthPrefixedDecoder(MsgpackDecoder):
         pos = 0
         base = self._base
         limit = self._max_frame_bytes
+        items = self._max_items
         while end - pos >= _PREFIX:
             size = _read_prefix(view, pos)[0]
             if size > limit:
@@ -137,8 +159,13 @@ class LengthPrefixedDecoder(MsgpackDecoder):
             if stop > end:
                 self._size = size
                 self._need = _PREFIX + size
+                if size > items:
+                    # Counted as it arrives, from this first piece on.
+                    self._base = base + pos
+                    self._counter = ItemCounter(items)
+                    self._count(view[pos + _PREFIX : end])
                 break
-            out.append(_decode(view[pos + _PREFIX : stop], base + pos))
+            out.append(_decode(view[pos + _PREFIX : stop], base + pos, items))
             pos = stop
         self._base = base + pos
         if pos < end:
@@ -150,14 +177,23 @@ class LengthPrefixedDecoder(MsgpackDecoder):
         if self._size < 0:
             # Fewer than _PREFIX bytes were pending before the newest piece.
             head = b"".join(self._pieces[:-1])
-            head += bytes(self._pieces[-1][: _PREFIX - len(head)])
+            taken = _PREFIX - len(head)  # bytes of the newest piece in the prefix
+            head += bytes(self._pieces[-1][:taken])
             size = _read_prefix(head)[0]
             if size > self._max_frame_bytes:
                 raise self._too_large(size, self._base)
             self._size = size
             self._need = _PREFIX + size
+            if size > self._max_items:
+                self._counter = ItemCounter(self._max_items)
+                # The payload's first bytes, up to the frame's end.
+                self._count(memoryview(self._pieces[-1])[taken : taken + size])
             if self._have < self._need:
                 return
+        elif self._counter is not None:
+            # The newest piece completes the frame: count its part of it.
+            last = self._pieces[-1]
+            self._count(memoryview(last)[: len(last) - (self._have - self._need)])
         pieces = self._pieces
         need = self._need
         excess = self._have - need
@@ -170,19 +206,35 @@ class LengthPrefixedDecoder(MsgpackDecoder):
             pieces[-1] = last[:cut]
             rest = last[cut:]
         start = self._base
+        # A frame counted as it arrived is not walked again.
+        items = self._max_items if self._counter is None else None
         self._pieces = []
         self._have = 0
         self._size = -1
         self._need = _PREFIX
         self._base = start + need
+        self._counter = None
         # A frame too small to hold a large bin is not worth the walk.
         value = splice(pieces, need) if need > MIN_SPLICE_BYTES else None
         if value is None:
             frame = b"".join(pieces)
-            value = _decode(memoryview(frame)[_PREFIX:], start)
+            value = _decode(memoryview(frame)[_PREFIX:], start, items)
         out.append(value)
         if rest is not None:
             self._scan(rest, out)
+
+    def _count(self, piece: bytes | memoryview) -> None:
+        """Walk the next bytes of the pending frame's payload (``_counter`` is set)."""
+        counter = self._counter
+        assert counter is not None
+        try:
+            counter.feed(piece)
+        except TooManyItems as exc:
+            raise items_error(
+                self._max_items,
+                self._base + _PREFIX + exc.at,
+                f"the frame's containers announce {exc.announced} values or more",
+            ) from None
 
     def _too_large(self, size: int, offset: int) -> DecoderLimitError:
         # Raised from the prefix alone: the payload is neither awaited nor kept.
@@ -194,8 +246,15 @@ class LengthPrefixedDecoder(MsgpackDecoder):
         )
 
 
-def _decode(payload: memoryview, frame_offset: int) -> Any:
-    """Decode a frame's payload, which must be exactly one msgpack object."""
+def _decode(payload: memoryview, frame_offset: int, max_items: int | None) -> Any:
+    """Decode a frame's payload, which must be exactly one msgpack object.
+
+    ``max_items``: count its values first if it is larger than this many
+    bytes (``None``: they were counted already).
+    """
+    if max_items is not None and len(payload) > max_items:
+        # Large enough to hold more values than allowed: count them first.
+        check_items(payload, max_items, frame_offset + _PREFIX)
     try:
         return unpackb(payload, raw=False)
     except UNPACK_ERRORS as exc:

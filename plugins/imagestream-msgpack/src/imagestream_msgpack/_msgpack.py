@@ -70,18 +70,30 @@ class StreamUnpacker(Protocol):
         """Return how many input bytes the unpacker has read."""
 
 
-def new_unpacker(max_buffer_size: int) -> StreamUnpacker:
+def new_unpacker(max_buffer_size: int, max_items: int | None = None) -> StreamUnpacker:
     """Return a streaming ``msgpack.Unpacker`` with the package's options.
 
-    Its per-value caps (``max_bin_len``, ``max_str_len``, ``max_ext_len``,
-    ``max_array_len``; ``max_map_len`` is half) default to ``max_buffer_size``,
-    the caller's cap for a whole object, and that is the right value: a
-    string or bin is only built once all its bytes are in the buffer, and an
-    array or map of ``n`` items needs at least ``n`` bytes, so a larger
-    declared length could never complete anyway. (msgpack reserves a list of
-    the declared length up front, but CPython allocates it zeroed, so a
-    hostile 5-byte header costs address space, not memory, until items
-    arrive.) ``unpackb`` sets the same caps from the length of its input, so
-    for a frame they follow ``max_frame_bytes``.
+    Its per-value caps on strings, bins and extensions (``max_str_len``,
+    ``max_bin_len``, ``max_ext_len``) are ``max_buffer_size``, the caller's
+    cap for a whole object: a string or bin is only built once all its bytes
+    are in the buffer, so a larger declared length could never complete
+    anyway, and an image (a bin) may take all of it. Containers are capped by
+    value count, not bytes: ``max_array_len`` is ``max_items`` and
+    ``max_map_len`` half of it (a map entry is two values), so a 60 MB array
+    of nils, half a gigabyte once decoded, is refused at its 5-byte header.
+    Without ``max_items`` they follow ``max_buffer_size`` (msgpack's
+    default), as :func:`unpackb` does from the length of its input.
     """
-    return cast(StreamUnpacker, msgpack.Unpacker(raw=False, max_buffer_size=max_buffer_size))
+    items = max_buffer_size if max_items is None else min(max_items, max_buffer_size)
+    return cast(
+        StreamUnpacker,
+        msgpack.Unpacker(
+            raw=False,
+            max_buffer_size=max_buffer_size,
+            max_str_len=max_buffer_size,
+            max_bin_len=max_buffer_size,
+            max_ext_len=max_buffer_size,
+            max_array_len=items,
+            max_map_len=max(items // 2, 1),
+        ),
+    )
