@@ -22,7 +22,7 @@ from imagestream import (
 )
 from imagestream.testing import ScriptedProvider
 from imagestream_animus import AnimusAuth, AnimusChat, ChatHistory, ChatTurn, achat, chat, image_tag
-from imagestream_animus.chat import ChatMessage
+from imagestream_animus.conversation import ChatMessage
 
 SUNSET = "a sunset over the sea, warm orange light, gentle waves"
 SMALL = {"size": "64x64", "steps": 3}

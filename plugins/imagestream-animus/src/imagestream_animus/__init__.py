@@ -20,27 +20,31 @@ Chat whose promised pictures are drawn by any image provider::
         async for chunk in chunks:
             ...
 
-See :mod:`imagestream_animus.chat` for the chat flow, which works with any
+See :mod:`imagestream_animus.conversation` for the chat flow, which works with any
 chat model that yields an image prompt.
 """
 
 from __future__ import annotations
 
-from ._auth import DEFAULT_AUTH, AnimusAuth, Credentials
-from ._chat_model import AnimusChat, ChatEventReader
-from ._config import DEFAULT_API_VERSION, DEFAULT_CHAT_MODEL
-from ._provider import OPTIONS, AnimusProvider, read_status
-from .chat import (
-    ChatHistory,
-    ChatMessage,
-    ChatModel,
-    ChatStream,
-    ChatTurn,
-    Reply,
-    achat,
-    chat,
-    image_tag,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._auth import DEFAULT_AUTH, AnimusAuth, Credentials
+    from ._chat_model import AnimusChat, ChatEventReader
+    from ._config import DEFAULT_API_VERSION, DEFAULT_CHAT_MODEL
+    from ._provider import OPTIONS, AnimusProvider, read_status
+    from .conversation import (
+        ChatHistory,
+        ChatMessage,
+        ChatModel,
+        ChatStream,
+        ChatTurn,
+        Reply,
+        achat,
+        chat,
+        image_tag,
+    )
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -65,3 +69,39 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Imported on first use: the entry module (``_plugin``) loads with this
+# package in every process, and needs only the provider.
+_LAZY: dict[str, str] = {
+    "DEFAULT_AUTH": "._auth",
+    "AnimusAuth": "._auth",
+    "Credentials": "._auth",
+    "AnimusChat": "._chat_model",
+    "ChatEventReader": "._chat_model",
+    "DEFAULT_API_VERSION": "._config",
+    "DEFAULT_CHAT_MODEL": "._config",
+    "OPTIONS": "._provider",
+    "AnimusProvider": "._provider",
+    "read_status": "._provider",
+    "ChatHistory": ".conversation",
+    "ChatMessage": ".conversation",
+    "ChatModel": ".conversation",
+    "ChatStream": ".conversation",
+    "ChatTurn": ".conversation",
+    "Reply": ".conversation",
+    "achat": ".conversation",
+    "chat": ".conversation",
+    "image_tag": ".conversation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'imagestream_animus' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*__all__, "__version__"]

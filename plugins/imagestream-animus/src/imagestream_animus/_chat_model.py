@@ -1,4 +1,4 @@
-"""``AnimusChat``: Animus's ``/chat/completions`` as a :class:`~imagestream_animus.chat.ChatModel`.
+"""``AnimusChat``: Animus's ``/chat/completions`` as a :class:`~imagestream_animus.conversation.ChatModel`.
 
 The endpoint is OpenAI-shaped. With ``"stream": true`` it answers with
 server-sent events, each ``data:`` a ``chat.completion.chunk`` whose
@@ -42,7 +42,7 @@ from ._auth import DEFAULT_AUTH, AnimusAuth, Credentials
 from ._config import DEFAULT_CHAT_MODEL, PROVIDER, api_base, auth_url_for
 from ._errors import message_of, policy_refusal, scrub
 from ._wire import is_json, read_json_response, refuse_content_type
-from .chat import Reply
+from .conversation import Reply
 
 if TYPE_CHECKING:
     import aiohttp
@@ -216,7 +216,7 @@ class ChatEventReader:
 
 
 class AnimusChat:
-    """Animus's chat completions, streamed: a chat model for :func:`~imagestream_animus.chat.chat`.
+    """Animus's chat completions, streamed: a chat model for :func:`~imagestream_animus.conversation.chat`.
 
     Args:
         model: The chat model (``vivian-llama3.1-70b-1.0-fp8``).

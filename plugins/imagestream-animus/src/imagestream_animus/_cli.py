@@ -143,11 +143,8 @@ def chat_command(
 ) -> None:
     """Send MESSAGE; print the reply as it streams; draw and save a picture it promises.
 
-    \b
-    Examples:
-      imagestream chat "Can you show me a sunset over the sea?"
-      imagestream chat "Can you show me a sunset?" --image-provider procedural
-      imagestream chat "And one at dawn?" --history talk.json --another-image
+    (The help shows no examples: every example in a --help runs offline in the
+    project's tests, and a chat needs Animus.)
     """
     from imagestream.cli import reported_errors
 
@@ -159,7 +156,7 @@ def chat_command(
         import asyncio
 
         from ._chat_model import AnimusChat
-        from .chat import ChatHistory
+        from .conversation import ChatHistory
 
         text = _read_message(message)
         history = (
@@ -227,7 +224,7 @@ async def _run(
 
     import imagestream
 
-    from .chat import chat
+    from .conversation import chat
 
     chunks = chat(
         text,

@@ -11,7 +11,7 @@ the image provider adds, such as a caption) from whichever image provider you
 choose. ``chunks.turn.reply`` is set the moment the reply has ended, so a text
 delta that arrives after that is the image provider's::
 
-    from imagestream_animus.chat import ChatHistory, chat
+    from imagestream_animus.conversation import ChatHistory, chat
 
     history = ChatHistory()
     async with chat("Can you show me a sunset over the sea?", history=history,
