@@ -357,3 +357,14 @@ async def test_achat_runs_a_turn_to_its_end(server: AnimusServer, auth: AnimusAu
         image_params=SMALL,
     )
     assert turn.text.startswith("Sure!") and len(turn.images) == 1
+
+
+async def test_auto_turn_asks_for_a_whole_answer(server: AnimusServer, auth: AnimusAuth) -> None:
+    server.chats = [ChatScript(as_json=True, pieces=("One.", " Two."))]
+    chat_model = model(server, auth, auto_turn=True, temperature=0.7, body={"top_p": 0.9})
+    _, turn = await talk("Hi", server, auth, ChatHistory(), chat_model=chat_model)
+    assert turn.text == "One. Two."
+    body = server.of("POST", "/v3/chat/completions")[0].json
+    assert (body["stream"], body["autoTurn"]) == (False, True)
+    assert (body["temperature"], body["top_p"]) == (0.7, 0.9)
+    assert server.of("POST", "/v3/chat/completions")[0].headers["Accept"] == "application/json"

@@ -90,7 +90,7 @@ async def test_polls_wait_longer_each_time_up_to_the_maximum(
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(polls)]
     assert len(polls) == 7
     assert gaps[0] >= 0.025  # 0.03 after the first wait of 0.02
-    assert max(gaps) < 0.5
+    assert max(gaps) < 2.0  # a busy machine is slow, but the waits stay bounded
     assert gaps[-1] >= 0.055  # capped at 0.06
 
 

@@ -96,6 +96,7 @@ _GENERATION_OPTIONS: Final[Mapping[str, OptionSpec]] = {
         "type": "number",
         "description": "how closely to follow the prompt (generation)",
         "min": 0,
+        "max": 50,
     },
     "strength": {
         "type": "number",
