@@ -19,6 +19,8 @@ PLUGINS = [
     "plugins/imagestream-openai",
     "plugins/imagestream-novelai",
     "plugins/imagestream-google",
+    "plugins/imagestream-comfyui",
+    "plugins/imagestream-a1111",
     "plugins/imagestream-server",
     "plugins/imagestream-batch",
     "plugins/imagestream-animus",
