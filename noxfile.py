@@ -40,20 +40,41 @@ TEST_DEPS = [
     "ray>=2.40",
 ]
 PEERS = ["openai>=1.60", "httpx>=0.27", "httpx-sse>=0.4", "orjson", "pybase64"]
+# Plugins that need PyTorch: installed, after torch itself, only by the
+# sessions that run them (tests, bench); lint, typecheck and docs do without.
+TORCH_PLUGINS = ["plugins/imagestream-diffusers"]
+# The CPU build that this project's machines keep for pip (uv does not look
+# there); elsewhere pip fetches the release from PyPI.
+TORCH = "torch==2.13.0"
 
 
-def _install_project(session: nox.Session, *extra: str) -> None:
+def _install_torch(session: nox.Session) -> None:
+    """torch with pip, before anything that depends on it.
+
+    Resolved by uv from scratch, any torch requirement takes the CUDA build
+    (several GB). pip takes the pinned build instead; the torch plugins ask
+    only for torch>=2.1, which it satisfies, so uv then leaves it alone.
+    """
+    session.install("pip")
+    # run_install: part of the install step, so that --install-only installs it too.
+    session.run_install("python", "-m", "pip", "install", "--quiet", TORCH)
+
+
+def _install_project(session: nox.Session, *extra: str, torch: bool = False) -> None:
     editable = ["-e", "."]
-    for plugin in PLUGINS:
+    plugins = PLUGINS + (TORCH_PLUGINS if torch else [])
+    for plugin in plugins:
         if (ROOT / plugin / "pyproject.toml").exists():
             editable += ["-e", plugin]
+    if torch:
+        _install_torch(session)
     session.install(*editable, *extra)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run every test: the core's and each plugin's."""
-    _install_project(session, *TEST_DEPS)
+    _install_project(session, *TEST_DEPS, torch=True)
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
@@ -94,6 +115,6 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against peers, in one process each; prints medians and ratios."""
-    _install_project(session, *PEERS)
+    _install_project(session, *PEERS, torch=True)
     for script in sorted(ROOT.glob("bench/bench_*.py")):
         session.run("python", str(script), *session.posargs)

@@ -1,13 +1,12 @@
-"""A tiny Stable Diffusion pipeline with random weights, built here: nothing is downloaded.
+"""Fixtures around a tiny Stable Diffusion pipeline with random weights: nothing is downloaded.
 
-The pipeline is made of the real classes (a ``UNet2DConditionModel``, an
-``AutoencoderKL``, a ``CLIPTextModel`` from a ``CLIPTextConfig``, a
-``CLIPTokenizer`` from a vocabulary and merges written below, an Euler
-scheduler), saved with ``save_pretrained`` once per session and loaded by
-the provider through ``DiffusionPipeline.from_pretrained``, the path users
-take. Its VAE has four blocks, so it scales by 8 like the real ones: a
-64x64 image is an 8x8 latent, and 4 steps take well under a second on one
-CPU thread.
+:func:`imagestream_diffusers.tiny.save_tiny_pipeline` builds it from the real
+classes (a ``UNet2DConditionModel``, an ``AutoencoderKL``, a ``CLIPTextModel``
+from a ``CLIPTextConfig``, a ``CLIPTokenizer`` over a vocabulary it writes,
+an Euler scheduler); it is saved once per session and loaded by the provider
+through ``DiffusionPipeline.from_pretrained``, the path users take. Its VAE
+scales by 8 like the real ones: a 64x64 image is an 8x8 latent, and 4 steps
+take well under a second on one CPU thread.
 
 Without torch and diffusers these tests skip, except under CI (``CI`` set),
 where a missing install must fail rather than pass silently.
@@ -16,9 +15,7 @@ where a missing install must fail rather than pass silently.
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,90 +41,12 @@ def torch() -> Any:
     return module
 
 
-def _tokenizer_files(folder: Path) -> tuple[Path, Path]:
-    """A CLIP BPE vocabulary of single letters (each also as a word end), and no merges."""
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2}
-    for letter in string.ascii_lowercase:
-        vocab[letter] = len(vocab)
-        vocab[f"{letter}</w>"] = len(vocab)
-    vocab_file = folder / "vocab.json"
-    merges_file = folder / "merges.txt"
-    vocab_file.write_text(json.dumps(vocab), encoding="utf-8")
-    merges_file.write_text("#version: 0.2\n", encoding="utf-8")
-    return vocab_file, merges_file
-
-
-def build_tiny_pipeline(torch: Any, folder: Path) -> Any:
-    """The tiny text-to-image pipeline, with fixed random weights."""
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=2,
-        norm_num_groups=4,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(8, 8, 8, 8),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        layers_per_block=1,
-        norm_num_groups=4,
-        sample_size=64,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
-    vocab_file, merges_file = _tokenizer_files(folder)
-    tokenizer = CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=77)
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
-    )
-    return StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-
-
 @pytest.fixture(scope="session")
 def tiny_model(torch: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding the tiny pipeline, as ``save_pretrained`` writes it."""
-    work = tmp_path_factory.mktemp("tiny-sd")
-    folder = work / "tiny-sd"
-    build_tiny_pipeline(torch, work).save_pretrained(str(folder))
-    return folder
+    from imagestream_diffusers.tiny import save_tiny_pipeline
+
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "tiny-sd").resolve()
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +78,19 @@ def pipeline_cache(torch: Any) -> Iterator[Any]:
     cache = PipelineCache(keep=2)
     yield cache
     cache.clear()
+
+
+@pytest.fixture
+def loaded_unet(pipeline_cache: Any, tiny_model: Path) -> Any:
+    """The UNet of the tiny pipeline as loaded (call it after a run has loaded it)."""
+    location = str(tiny_model)
+
+    def find() -> Any:
+        loaded = pipeline_cache.find(location)
+        assert loaded is not None, "the tiny pipeline is not loaded yet"
+        return loaded.pipe.unet
+
+    return find
 
 
 @pytest.fixture

@@ -191,14 +191,14 @@ async def test_output_formats(pipeline: imagestream.Pipeline, tiny_model: Path) 
 async def test_the_pipeline_is_loaded_once(
     pipeline: imagestream.Pipeline, tiny_model: Path, pipeline_cache: Any
 ) -> None:
+    location = str(tiny_model)
     await run(pipeline, tiny_model, seed=1)
-    key = next(k for k in pipeline_cache.keys() if k[0] == str(tiny_model.resolve()))
-    loaded = pipeline_cache.get(key)
+    loaded = pipeline_cache.find(location)
 
     await run(pipeline, tiny_model, seed=2, scheduler="ddim")
 
-    assert pipeline_cache.get(key) is loaded
-    assert key[1:] == ("cpu", "float32", "")
+    assert loaded is not None and pipeline_cache.find(location) is loaded
+    assert (location, "cpu", "float32", "") in pipeline_cache.entries()
 
 
 async def test_the_default_model_comes_from_the_environment(

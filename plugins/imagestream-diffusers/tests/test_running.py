@@ -33,18 +33,13 @@ async def no_workers_within(seconds: float) -> float:
     return time.monotonic() - start
 
 
-def tiny_unet(pipeline_cache: Any, tiny_model: Path) -> Any:
-    key = next(k for k in pipeline_cache.keys() if k[0] == str(tiny_model.resolve()))
-    return pipeline_cache.get(key).pipe.unet
-
-
 @pytest.fixture
-async def unet_calls(pipeline: imagestream.Pipeline, tiny_model: Path, pipeline_cache: Any) -> Any:
+async def unet_calls(pipeline: imagestream.Pipeline, tiny_model: Path, loaded_unet: Any) -> Any:
     """Loads the tiny pipeline, then records each call of its UNet: (time, thread)."""
     async with pipeline.stream("warm up", model=str(tiny_model), steps=1, size=SIZE) as stream:
         async for _ in stream:
             pass
-    unet = tiny_unet(pipeline_cache, tiny_model)
+    unet = loaded_unet()
     calls: list[tuple[float, int]] = []
 
     def record(module: Any, args: Any) -> None:
@@ -57,11 +52,9 @@ async def unet_calls(pipeline: imagestream.Pipeline, tiny_model: Path, pipeline_
 
 
 @pytest.fixture
-def slow_steps(
-    unet_calls: list[tuple[float, int]], pipeline_cache: Any, tiny_model: Path
-) -> Iterator[None]:
+def slow_steps(unet_calls: list[tuple[float, int]], loaded_unet: Any) -> Iterator[None]:
     """Every UNet call takes at least 20 ms more: steps long enough to watch."""
-    unet = tiny_unet(pipeline_cache, tiny_model)
+    unet = loaded_unet()
     handle = unet.register_forward_pre_hook(lambda module, args: time.sleep(0.02))
     yield
     handle.remove()

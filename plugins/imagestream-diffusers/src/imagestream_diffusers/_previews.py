@@ -245,9 +245,22 @@ def parametrization(scheduler: Any) -> str:
 
 
 def denoised(scheduler: Any, captured: Captured) -> Any:
-    """The denoised estimate x0 of the last step, or ``None`` when it cannot be had."""
+    """The denoised estimate x0 of the last step, or ``None`` when it cannot be had.
+
+    Clipped as the scheduler clips it (``clip_sample``), so it is the x0 the
+    scheduler itself stepped with.
+    """
     if captured.predicted is not None:
         return captured.predicted
+    x0 = _estimate(scheduler, captured)
+    config = getattr(scheduler, "config", {})
+    if x0 is not None and config.get("clip_sample"):
+        limit = float(config.get("clip_sample_range", 1.0))
+        x0 = x0.clamp(-limit, limit)
+    return x0
+
+
+def _estimate(scheduler: Any, captured: Captured) -> Any:
     sigma = captured.sigma
     if sigma is None:
         return None

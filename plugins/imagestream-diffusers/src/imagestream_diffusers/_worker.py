@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.util
 import inspect
 import io
 import os
@@ -242,10 +243,18 @@ class PipelineCache:
         if dropped:
             _free_memory(device)
 
-    def keys(self) -> list[CacheKey]:
+    def entries(self) -> list[CacheKey]:
         """What is loaded, least recently used first."""
         with self._guard:
             return list(self._entries)
+
+    def find(self, location: str) -> Loaded | None:
+        """The most recently used pipeline loaded from ``location`` (a folder or Hub id), if any."""
+        with self._guard:
+            for key in reversed(self._entries):
+                if key[0] == location or key[0].startswith(f"{location}@"):
+                    return self._entries[key]
+        return None
 
     def clear(self) -> None:
         """Drop every pipeline."""
@@ -325,6 +334,9 @@ def load_pipeline(settings: Settings, device: str, dtype: str) -> Loaded:
             local_files_only=source.local_files_only,
             cache_dir=source.cache_dir,
             variant=settings.variant,
+            # Without accelerate diffusers loads the plain way anyway; saying so
+            # spares every first run its warning.
+            **({} if importlib.util.find_spec("accelerate") else {"low_cpu_mem_usage": False}),
         )
     except ImportError as exc:
         raise ConfigurationError(
