@@ -201,8 +201,7 @@ _OPENAI_USAGE = {
 def _openai_params(**extra: Any) -> Callable[[str], dict[str, Any]]:
     def params(url: str) -> dict[str, Any]:
         return {
-            "provider": "openai",
-            "model": "gpt-image-1",
+            "provider": "openai",  # its default model
             "base_url": f"{url}/v1",
             "api_key": OPENAI_KEY,
             "timeout": STALL,
@@ -1058,16 +1057,7 @@ async def test_fault(
 
 # -- a redirect to another origin ------------------------------------------------
 
-_REDIRECT_LEAK = (
-    "core hole: HttpClient.send lets aiohttp follow a redirect to another origin with every "
-    "request header; aiohttp drops Authorization there but not x-goog-api-key (nor OpenAI's "
-    "api-key header), so the key reaches the other host"
-)
-REDIRECT_HOLES = {
-    "gemini-stream": _REDIRECT_LEAK,
-    "gemini-whole": _REDIRECT_LEAK,
-    "openai-api-key-header": _REDIRECT_LEAK,
-}
+REDIRECT_HOLES: dict[str, str] = {}
 """Adapters whose credential a cross-origin redirect leaks today (run as a strict xfail)."""
 
 AZURE_STYLE = attrs.evolve(
