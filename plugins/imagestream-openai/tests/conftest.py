@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _openai_server import OpenAIServer
 from _support import KEY, collect
+
+from imagestream_openai import RetiredModelWarning
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -39,6 +42,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         except metadata.PackageNotFoundError:
             versions.append(f"{name} (not installed)")
     return ["imagestream-openai: " + ", ".join(versions)]
+
+
+@pytest.fixture(autouse=True)
+def _retired_models_are_expected() -> None:
+    # Many tests use gpt-image-1 or DALL-E on purpose (their protocol is still
+    # spoken); the warning itself is checked in test_model_table.py.
+    warnings.filterwarnings("ignore", category=RetiredModelWarning)
 
 
 @pytest.fixture(autouse=True)

@@ -283,10 +283,8 @@ def test_accepted_and_normalised(fields: dict[str, Any], params: dict[str, Any])
 
 def test_unknown_models_pass_through() -> None:
     # A newer GPT image model gets the family's rules with open sizes and qualities.
-    settings = settings_of(
-        model="gpt-image-2.5-flare", size="2000x1000", quality="xhigh", partial_images=2
-    )
-    assert settings.model == "gpt-image-2.5-flare" and settings.stream
+    settings = settings_of(model="gpt-image-3", size="2000x1000", quality="xhigh", partial_images=2)
+    assert settings.model == "gpt-image-3" and settings.stream
     assert settings.params["quality"] == "xhigh"
     # Anything else is sent as given.
     settings = settings_of(

@@ -12,6 +12,7 @@ is read but refused (out of range, or a combination the model or API refuses).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +34,13 @@ from imagestream.provider import (
 )
 
 from ._config import Endpoint, env_organization, env_project, resolve_base_url
-from ._models import ModelSpec, spec_for
+from ._models import (
+    NO_STREAM_FORMATS,
+    OUTPUT_FORMATS,
+    ModelSpec,
+    RetiredModelWarning,
+    spec_for,
+)
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_RESPONSES_MODEL", "OPTIONS", "Settings", "resolve"]
 
@@ -49,11 +56,14 @@ _MASK_BYTES = 4 * 2**20
 
 OPTIONS: dict[str, str] = {
     "api": "'images' (default: /v1/images/*) or 'responses' (/v1/responses with the image_generation tool)",
-    "stream": "true/false; default true for GPT image models, false for DALL-E",
+    "stream": "true/false; default true for GPT image models (gif output: false), false for DALL-E",
     "background": "transparent, opaque or auto (GPT image models)",
     "moderation": "low or auto (GPT image models, generations)",
     "output_compression": "0-100, for jpeg and webp output (GPT image models)",
     "input_fidelity": "high or low, for edits (GPT image models that support it)",
+    "complexity": "low, medium or high: effort spent planning the image (GPT image models)",
+    "frame_count": "2-16 frames of gif output (default 9)",
+    "frame_duration_ms": "delay of each gif frame in milliseconds (default 200)",
     "style": "vivid or natural (dall-e-3)",
     "response_format": "url or b64_json (DALL-E only; GPT image models always send base64)",
     "image": "edit input: a file path, bytes, base64 or a data: URL, or a list of them",
@@ -74,7 +84,6 @@ OPTIONS: dict[str, str] = {
 
 _P = "openai"
 _RESPONSES_ONLY = ("responses_model", "instructions", "tool_choice", "action")
-_OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
 
 @attrs.frozen(repr=False)
@@ -178,8 +187,51 @@ def _check_size(spec: ModelSpec, size: str | None) -> str | None:
     return size
 
 
+def _output_format(request: ImageRequest, spec: ModelSpec) -> str | None:
+    """The requested ``output_format`` in the API's word (``jpg`` is ``jpeg``), checked."""
+    if request.output_format is None:
+        return None
+    if spec.dalle:
+        raise _refused(f"{spec.id} does not take output_format (only the GPT image models do)")
+    output_format = read_text(request.output_format, "output_format", provider=_P).lower()
+    output_format = "jpeg" if output_format == "jpg" else output_format
+    if output_format == "svg":
+        # The API can make SVG, but it is no raster image: the core's image
+        # checks would refuse it once made, and billed.
+        raise _refused(
+            "svg output is not supported: imagestream carries raster images "
+            f"({', '.join(OUTPUT_FORMATS)})",
+            hint="ask for --format png, or call the API directly for SVG",
+        )
+    if spec.known:
+        output_format = read_choice(output_format, "output_format", OUTPUT_FORMATS, provider=_P)
+    return output_format
+
+
+def _stream(options: Options, spec: ModelSpec, api: str, output_format: str | None) -> bool:
+    """Whether to stream: by default, whenever the model and the output format can."""
+    # The Images API cannot stream a gif; the Responses API streams its other
+    # events and sends the gif whole.
+    whole_format = output_format in NO_STREAM_FORMATS and api == "images"
+    stream = options.flag("stream", not spec.dalle and not whole_format)
+    if stream and spec.dalle:
+        raise _refused(f"{spec.id} cannot stream; only GPT image models can")
+    if stream and whole_format:
+        raise _refused(
+            f"{output_format} output cannot be streamed by the Images API",
+            hint=f"drop -o stream true: a {output_format} comes whole",
+        )
+    return stream
+
+
 def _params(
-    request: ImageRequest, options: Options, spec: ModelSpec, api: str, stream: bool, edit: bool
+    request: ImageRequest,
+    options: Options,
+    spec: ModelSpec,
+    api: str,
+    stream: bool,
+    edit: bool,
+    output_format: str | None,
 ) -> dict[str, Any]:
     """The generation parameters, checked, in the API's names (only those set)."""
     params: dict[str, Any] = {}
@@ -200,15 +252,7 @@ def _params(
             )
         params["quality"] = quality
 
-    output_format = None
-    if request.output_format is not None:
-        only_gpt("output_format")
-        output_format = read_text(request.output_format, "output_format", provider=_P).lower()
-        output_format = "jpeg" if output_format == "jpg" else output_format
-        if spec.known:
-            output_format = read_choice(
-                output_format, "output_format", _OUTPUT_FORMATS, provider=_P
-            )
+    if output_format is not None:
         params["output_format"] = output_format
 
     if "output_compression" in options:
@@ -236,20 +280,40 @@ def _params(
     if request.partial_images is not None:
         if spec.dalle:
             raise _refused(f"{spec.id} does not stream partial images (GPT image models do)")
+        partial = read_integer(request.partial_images, "partial_images", provider=_P, low=0, high=3)
+        # Images API: no gif stream at all; Responses API: partial_images 0 only.
+        if output_format in NO_STREAM_FORMATS and (api == "images" or partial):
+            raise _refused(
+                f"{output_format} output has no partial images",
+                hint="drop --partial-images, or ask for png, jpeg or webp",
+            )
         if not stream:
             raise _refused("partial_images needs a stream", hint="drop -o stream false")
-        params["partial_images"] = read_integer(
-            request.partial_images, "partial_images", provider=_P, low=0, high=3
-        )
+        params["partial_images"] = partial
 
     if "input_fidelity" in options:
         if not edit:
             raise _refused("input_fidelity applies to edits only (pass -o image PATH)")
         fidelity = options.choice("input_fidelity", ("high", "low"))
-        if fidelity not in spec.input_fidelity:
+        if spec.input_fidelity is not None and fidelity not in spec.input_fidelity:
             allowed = ", ".join(spec.input_fidelity) or "no value (omit it)"
             raise _refused(f"{spec.id} input_fidelity accepts {allowed}; got {fidelity!r}")
         params["input_fidelity"] = fidelity
+
+    if "complexity" in options:
+        only_gpt("complexity")
+        params["complexity"] = options.choice("complexity", ("low", "medium", "high"))
+
+    gif_numbers: tuple[tuple[str, int, int | None], ...] = (
+        ("frame_count", 2, 16),
+        ("frame_duration_ms", 0, None),
+    )
+    for name, low, high in gif_numbers:
+        if name in options:
+            only_gpt(name)
+            if output_format != "gif":
+                raise _refused(f"{name} applies to gif output only", hint="add --format gif")
+            params[name] = options.integer(name, low=low, high=high)
 
     if "style" in options:
         if spec.gpt_image or spec.family == "dall-e-2":
@@ -323,6 +387,10 @@ def resolve(request: ImageRequest, key: Secret) -> Settings:
     api = options.choice("api", ("images", "responses"), "images")
     model = read_text(request.model, "model", provider=_P) if request.model is not None else None
     spec = spec_for(model or DEFAULT_MODEL)
+    retired = spec.retired_message()
+    if retired is not None:
+        # Still sent: the server has the last word (and some gateways keep old models).
+        warnings.warn(RetiredModelWarning(retired), stacklevel=3)
 
     if api == "responses":
         if spec.dalle:
@@ -340,12 +408,13 @@ def resolve(request: ImageRequest, key: Secret) -> Settings:
     if n > spec.max_n:
         raise _refused(f"{spec.id} makes at most {spec.max_n} image(s) per request; got n={n}")
 
-    stream = options.flag("stream", not spec.dalle)
-    if stream and spec.dalle:
-        raise _refused(f"{spec.id} cannot stream; only GPT image models can")
+    output_format = _output_format(request, spec)
+    stream = _stream(options, spec, api, output_format)
 
     images, mask = _inputs(options, spec)
-    params = _params(request, options, spec, api, stream, bool(images))
+    if mask is not None and output_format in NO_STREAM_FORMATS:
+        raise _refused(f"{output_format} output cannot use a mask", hint="drop -o mask")
+    params = _params(request, options, spec, api, stream, bool(images), output_format)
     if api == "responses" and "action" in options:
         params["action"] = options.choice("action", ("generate", "edit", "auto"))
     endpoint = _endpoint(request, options, key)

@@ -8,6 +8,10 @@ usage, so their cost is computed here per request.
 
 Sources: OpenAI's published price list as quoted by several independent price
 trackers (checked for this release); re-check before relying on a bill.
+gpt-image-2.5 and gpt-image-2.6 (sunburst, flare) have no entry: neither the
+official SDK nor a published OpenAI page we could reach gives their prices,
+so their usage is counted but not costed. The DALL·E models and gpt-image-1
+are retired; their prices are kept for gateways that still serve them.
 """
 
 from __future__ import annotations
