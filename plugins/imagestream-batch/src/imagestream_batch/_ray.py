@@ -32,9 +32,11 @@ in its environment (or ``--key``, which is sent to the workers).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -101,6 +103,8 @@ class RayEngine:
             starts Ray itself.
         max_replacements: Dead actors replaced in one run before the batch
             gives up (their requests stay pending).
+        start_timeout: Seconds the actors may take to start (a cluster
+            without the CPUs they reserve never starts them).
     """
 
     name = "ray"
@@ -114,6 +118,7 @@ class RayEngine:
         worker_setup: Callable[[], None] | None = None,
         init_options: Mapping[str, Any] | None = None,
         max_replacements: int | None = None,
+        start_timeout: float = 300.0,
     ) -> None:
         if workers < 1:
             raise ConfigurationError(f"workers must be at least 1, not {workers}")
@@ -123,6 +128,7 @@ class RayEngine:
         self.worker_setup = worker_setup
         self.init_options = dict(init_options or {})
         self.max_replacements = max_replacements if max_replacements is not None else 10 * workers
+        self.start_timeout = start_timeout
         self._slots: list[_Slot] = []
         self._remote: Any = None
         self._settings: ExecutorSettings | None = None
@@ -133,6 +139,8 @@ class RayEngine:
         """Actors replaced after dying."""
         self.executed = 0
         """Calls answered."""
+        self.startup_s: float | None = None
+        """Seconds the actors took to start (each a new process that imports the plugins)."""
 
     @property
     def actors(self) -> list[Any]:
@@ -156,7 +164,26 @@ class RayEngine:
         self._remote = ray.remote(
             num_cpus=self.worker_cpus, max_concurrency=per_actor, max_restarts=0
         )(RayWorker)
+        began = time.perf_counter()
         self._slots = [self._spawn() for _ in range(self.workers)]
+        # Wait until every actor answers: a worker that cannot start (imagestream-batch
+        # missing on its node, a worker_setup that fails) is reported now, not as lost requests.
+        ready = asyncio.gather(*(slot.handle.pid.remote() for slot in self._slots))
+        try:
+            await asyncio.wait_for(ready, self.start_timeout)
+        except TimeoutError:
+            raise ImagestreamError(
+                f"ray: the {self.workers} workers did not start within {self.start_timeout:.0f}s",
+                hint=f"each reserves {self.worker_cpus} CPU: does the cluster have them free? "
+                "(--workers, or RayEngine(worker_cpus=...))",
+            ) from None
+        except ray.exceptions.RayError as exc:
+            raise ImagestreamError(
+                f"ray: a worker could not start: {type(exc).__name__}: {exc}".splitlines()[0],
+                hint="every node needs imagestream, imagestream-batch and the job's provider "
+                "plugins installed",
+            ) from exc
+        self.startup_s = time.perf_counter() - began
 
     def _spawn(self) -> _Slot:
         return _Slot(self._remote.remote(self._settings, self.worker_setup))
