@@ -66,6 +66,7 @@ class Script:
         every: A new live preview every this many steps (0: previews off).
         oom_at_step: Fail with CUDA out of memory at this step.
         progress_delay: Seconds a progress request that asks for the picture takes to answer.
+        flaky_progress: Answer every second progress request with a 500.
         api: Whether the server was started with ``--api``.
         credentials: ``user:password`` the server was started with (``--api-auth``).
     """
@@ -75,6 +76,7 @@ class Script:
     every: int = 1
     oom_at_step: int | None = None
     progress_delay: float = 0.0
+    flaky_progress: bool = False
     api: bool = True
     credentials: str | None = None
 
@@ -125,6 +127,7 @@ class FakeWebUI:
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
         self.jobs: list[Job] = []
         self.loaded_checkpoint = CHECKPOINTS[0]["title"]
+        self.progress_requests = 0
         self.port = 0
         self._lock: asyncio.Lock | None = None
         self._seen: asyncio.Event | None = None
@@ -308,6 +311,9 @@ class FakeWebUI:
     async def _progress(self, request: web.Request) -> web.Response:
         state = self.state
         skip = request.query.get("skip_current_image", "false").lower() == "true"
+        self.progress_requests += 1
+        if self.script.flaky_progress and self.progress_requests % 2 == 0:
+            return web.Response(status=500, text="Internal Server Error")
         if self.script.progress_delay and not skip:
             await asyncio.sleep(self.script.progress_delay)
         if state.job_count == 0:

@@ -132,27 +132,17 @@ async def test_cancelling_while_another_job_runs_interrupts_nothing(webui: Runne
 
 
 async def test_progress_requests_that_fail_do_not_end_the_run(webui: Runner) -> None:
-    server = webui.server
-    original = server._progress
-    calls = {"n": 0}
-
-    async def flaky(request: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] % 2 == 0:
-            from aiohttp import web
-
-            return web.Response(status=500, text="busy")
-        return await original(request)
-
-    server._progress = flaky  # type: ignore[method-assign]
-    # The routes hold the bound method: swap it on the router.
-    assert server._runner is not None
-    for route in server._runner.app.router.routes():
-        if route.resource is not None and route.resource.canonical == "/sdapi/v1/progress":
-            route._handler = flaky  # type: ignore[attr-defined]
+    webui.server.script.flaky_progress = True
     chunks = await webui.run(steps=4)
     assert chunks[-1].kind == "image_final"
-    assert calls["n"] > 4
+    assert [p.step for p in chunks if isinstance(p, imagestream.ImagePreview)] == [0, 1, 2, 3]
+    assert webui.server.progress_requests > 8
+
+
+async def test_progress_that_never_answers_stalls_the_run(webui: Runner) -> None:
+    webui.server.script.progress_delay = 30.0  # every progress request with a picture hangs
+    with pytest.raises(imagestream.APITimeoutError, match="no answer to the progress requests"):
+        await webui.run(steps=4, timeout=0.3)
 
 
 @pytest.mark.parametrize(

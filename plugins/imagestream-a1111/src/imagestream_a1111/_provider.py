@@ -327,7 +327,20 @@ class A1111Provider(Provider):
                     poll = asyncio.ensure_future(
                         self._poll(context, settings, headers, picture=settings.previews)
                     )
-                    await asyncio.wait({generation, poll}, return_when=asyncio.FIRST_COMPLETED)
+                    left = max(0.0, stall - (time.monotonic() - answered))
+                    await asyncio.wait(
+                        {generation, poll}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if not generation.done() and not poll.done():
+                        poll.cancel()
+                        with contextlib.suppress(BaseException):
+                            await poll
+                        stalled = APITimeoutError(
+                            f"no answer to the progress requests for {stall:g}s",
+                            provider=PROVIDER,
+                            hint="raise the stall timeout (timeout=) if the server is just slow",
+                        )
+                        raise stalled
                     if not poll.done():
                         # The images are in: a progress answer still on its way is stale.
                         poll.cancel()
