@@ -51,6 +51,12 @@ async def test_txt2img_streams_each_new_picture_then_the_pngs(webui: Runner) -> 
     assert server.jobs[0].outcome == "done"
 
 
+async def test_the_negative_prompt_as_an_option(webui: Runner) -> None:
+    await webui.run(steps=1, options={"negative_prompt": "rain"})
+    [body] = [b for _, path, _, b in webui.server.requests if path == "/sdapi/v1/txt2img"]
+    assert body["negative_prompt"] == "rain"
+
+
 async def test_a_batch_leaves_the_grid_out_and_reads_each_seed(webui: Runner) -> None:
     chunks = await webui.run(n=3, n_iter=2, steps=2)
 

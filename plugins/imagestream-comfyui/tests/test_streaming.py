@@ -62,6 +62,14 @@ async def test_a_run_streams_progress_previews_and_the_saved_png(comfy: Runner) 
     assert server.finished == {server.history.popitem()[0]: "success"}
 
 
+async def test_the_negative_prompt_as_an_option(comfy: Runner) -> None:
+    await comfy.run(negative_prompt="fog")  # the field
+    # The option, as the command line gives it (-o negative_prompt rain):
+    await comfy.run(options={"negative_prompt": "rain"})
+    texts = [body["prompt"]["negative"]["inputs"]["text"] for body in comfy.server.prompts]
+    assert texts == ["fog", "rain"]
+
+
 async def test_a_batch_gives_one_final_per_image_and_the_chosen_checkpoint(comfy: Runner) -> None:
     chunks = await comfy.run(
         n=3, model=CHECKPOINTS[1], cfg=5.5, sampler="dpmpp_2m", scheduler="karras"

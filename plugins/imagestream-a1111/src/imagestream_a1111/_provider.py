@@ -40,6 +40,7 @@ from imagestream import (
     Chunk,
     ImageData,
     ImageFinal,
+    ImagestreamError,
     ModelInfo,
     Provider,
     ProviderError,
@@ -148,6 +149,7 @@ class A1111Provider(Provider):
     # runs against one server (and one login) take turns.
     max_concurrency = 1
     options: ClassVar[Mapping[str, Any]] = {
+        "negative_prompt": {"type": "text", "description": "what not to draw (the same as negative_prompt=)"},
         "cfg_scale": {"type": "number", "default": 7.0, "min": 0.0, "max": 100.0, "description": "guidance scale"},
         "sampler": {"type": "text", "description": "sampler name (Euler a, DPM++ 2M, ...; default: the server's)"},
         "scheduler": {"type": "text", "description": "scheduler (Automatic, Karras, ...; newer servers)"},
@@ -174,7 +176,10 @@ class A1111Provider(Provider):
         base_url = resolve_base_url(None)
         found, fresh = cached_checkpoints(base_url)
         if not fresh and not _in_event_loop():
-            credentials = find_key(None, (AUTH_ENV,), provider=PROVIDER)
+            try:
+                credentials = find_key(None, (AUTH_ENV,), provider=PROVIDER)
+            except ImagestreamError:  # an unreadable key store: list without a login
+                credentials = None
             found = fetch_checkpoints_sync(base_url, credentials.get() if credentials else None)
         return tuple(
             ModelInfo(item.model_name, item.title, streams_previews=True) for item in found or ()
@@ -222,7 +227,7 @@ class A1111Provider(Provider):
         read_integer(seed, "seed", provider=PROVIDER, low=-1, high=2**32 - 1)
         body: dict[str, Any] = {
             "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt or "",
+            "negative_prompt": _negative(request, options),
             "steps": steps,
             "width": width,
             "height": height,
@@ -525,6 +530,20 @@ def _input(value: object, name: str) -> str:
     """An input picture as the API takes it: base64, no data: prefix."""
     image: InputImage = load_input_image(value, name, provider=PROVIDER)
     return image.b64
+
+
+def _negative(request: ImageRequest, options: Options) -> str:
+    """The negative prompt: the request's field, or ``-o negative_prompt`` (the command line's way)."""
+    option = options.text("negative_prompt")
+    if (
+        option is not None
+        and request.negative_prompt is not None
+        and option != request.negative_prompt
+    ):
+        raise options.unreadable(
+            "negative_prompt given both as a field and as an option, with different text"
+        )
+    return request.negative_prompt or option or ""
 
 
 def _in_event_loop() -> bool:

@@ -28,6 +28,7 @@ __all__ = [
     "ComfyUINodeError",
     "checkpoint_missing",
     "execution_error",
+    "no_checkpoints",
     "interrupted",
     "parse_error",
     "unreachable",
@@ -217,6 +218,23 @@ def interrupted(data: Mapping[str, Any]) -> StreamInterruptedError:
         provider=PROVIDER,
         code="interrupted",
         hint="someone pressed Cancel in ComfyUI, or another client interrupted it",
+    )
+
+
+def no_checkpoints(*, listed: bool) -> InvalidRequestError:
+    """The error for a run that needs the server's first checkpoint when there is none to take."""
+    if listed:
+        return InvalidRequestError(
+            "the server has no checkpoints",
+            provider=PROVIDER,
+            code="checkpoint_not_found",
+            hint="put a checkpoint in ComfyUI's models/checkpoints folder",
+        )
+    return InvalidRequestError(
+        "the server does not list its checkpoints (GET /object_info/CheckpointLoaderSimple)",
+        provider=PROVIDER,
+        code="checkpoint_not_found",
+        hint="name one with -m NAME",
     )
 
 

@@ -51,7 +51,14 @@ from imagestream.provider import (
     read_json,
 )
 
-from ._errors import PROVIDER, checkpoint_missing, node_error, parse_error, unreachable
+from ._errors import (
+    PROVIDER,
+    checkpoint_missing,
+    no_checkpoints,
+    node_error,
+    parse_error,
+    unreachable,
+)
 from ._events import ImageRef, RunTranslator
 from ._server import (
     cached_checkpoints,
@@ -80,6 +87,9 @@ MAX_SEED = 2**64 - 1
 NO_RETRY = RetryPolicy(max_retries=0)
 """A local server that refuses a connection will not accept it a second later either."""
 CANCEL_TIMEOUT = 5.0
+STALL_TIMEOUT = 1800.0
+"""Seconds ComfyUI may stay silent on the WebSocket (loading a large checkpoint says
+nothing for minutes); a dead connection is found sooner, by its unanswered pings."""
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "application/octet-stream")
 
 
@@ -114,8 +124,12 @@ class ComfyUIProvider(Provider):
     name = "comfyui"
     description = "ComfyUI on your machine: any workflow, previews at each step over its WebSocket"
     options: ClassVar[Mapping[str, Any]] = {
+        "negative_prompt": {
+            "type": "text",
+            "description": "what not to draw (the same as negative_prompt=)",
+        },
         "workflow": {
-            "type": "input",
+            "type": "text",
             "description": "an API-format workflow file with {{placeholders}} (default: text to image)",
         },
         "checkpoint": {
@@ -219,7 +233,7 @@ class ComfyUIProvider(Provider):
         checkpoint = request.model or checkpoint
         values: dict[str, Any] = {
             "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt or "",
+            "negative_prompt": _negative(request, options),
             "seed": seed,
             "steps": steps,
             "cfg": options.number("cfg", 8.0, low=0.0, high=100.0),
@@ -284,8 +298,9 @@ class ComfyUIProvider(Provider):
         client_id = uuid.uuid4().hex
         ws_url = endpoint(base_url, "/ws", clientId=client_id)
         try:
+            stall = request.timeout if request.timeout is not None else STALL_TIMEOUT
             async with open_websocket(
-                context, ws_url, provider=PROVIDER, stall_timeout=request.timeout
+                context, ws_url, provider=PROVIDER, stall_timeout=stall
             ) as ws:
                 # Previews that name their prompt, from servers that know the flag.
                 await ws.send_json(
@@ -327,10 +342,8 @@ class ComfyUIProvider(Provider):
         if "checkpoint" in placeholders_in(settings.workflow):
             available = await self._checkpoints(context, settings.base_url)
             if settings.checkpoint is None:
-                if available is None:
-                    raise checkpoint_missing("(none named)", ())
                 if not available:
-                    raise checkpoint_missing("(any)", ())
+                    raise no_checkpoints(listed=available is not None)
                 values["checkpoint"] = available[0]
             elif available is not None and settings.checkpoint not in available:
                 raise checkpoint_missing(settings.checkpoint, available)
@@ -450,6 +463,20 @@ class ComfyUIProvider(Provider):
                 )
                 response.close()
         context.logger.debug("%s: cancelled prompt %s", PROVIDER, prompt_id)
+
+
+def _negative(request: ImageRequest, options: Options) -> str:
+    """The negative prompt: the request's field, or ``-o negative_prompt`` (the command line's way)."""
+    option = options.text("negative_prompt")
+    if (
+        option is not None
+        and request.negative_prompt is not None
+        and option != request.negative_prompt
+    ):
+        raise options.unreadable(
+            "negative_prompt given both as a field and as an option, with different text"
+        )
+    return request.negative_prompt or option or ""
 
 
 def _in_event_loop() -> bool:
