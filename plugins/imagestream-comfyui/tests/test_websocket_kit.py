@@ -195,3 +195,18 @@ async def test_sending_on_a_closed_socket(http: imagestream.HttpClient) -> None:
             await ws.send_text("late")
         with pytest.raises(imagestream.StreamInterruptedError):
             await ws.receive()
+
+
+async def test_a_peer_that_stops_answering_pings(http: imagestream.HttpClient) -> None:
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False)  # never answers a ping
+        await ws.prepare(request)
+        await asyncio.sleep(5)
+        return ws
+
+    async with (
+        serving(handler) as url,
+        open_websocket(http, url + "/ws", provider="kit", heartbeat=0.2) as ws,
+    ):
+        with pytest.raises(imagestream.APITimeoutError, match="stopped answering pings"):
+            await ws.receive()
