@@ -608,3 +608,34 @@ async def test_quota_error_is_not_retried_despite_its_429() -> None:
     finally:
         await client.close()
         await runner.cleanup()
+
+
+# --- redirects -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["x-api-key", "apikey", "x-goog-api-key", "Authorization"])
+async def test_a_request_carrying_a_key_is_never_redirected(
+    serve: Serve, client: HttpClient, header: str
+) -> None:
+    """A 3xx to another server is an error: the key never reaches that server."""
+    from imagestream.errors import UnexpectedResponseError
+
+    elsewhere, seen_elsewhere = _scripted(_ok())
+    other = await serve(elsewhere)
+    redirect, seen = _scripted(_status(307, headers={"Location": f"{other}/steal?token={TOKEN}"}))
+    url = await serve(redirect)
+    with pytest.raises(UnexpectedResponseError, match="redirected") as caught:
+        await client.send(
+            "POST", f"{url}/v1/x", provider=PROVIDER, headers={header: TOKEN}, json_body={}
+        )
+    assert seen_elsewhere == [] and len(seen) == 1
+    assert caught.value.status == 307 and TOKEN not in str(caught.value)
+
+
+async def test_a_request_without_a_key_follows_redirects(serve: Serve, client: HttpClient) -> None:
+    target, seen_target = _scripted(_ok(b"moved here"))
+    other = await serve(target)
+    redirect, _ = _scripted(_status(302, headers={"Location": f"{other}/image.png"}))
+    url = await serve(redirect)
+    response = await client.send("GET", f"{url}/download", provider=PROVIDER)
+    assert await response.read() == b"moved here" and len(seen_target) == 1

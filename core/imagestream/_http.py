@@ -37,6 +37,7 @@ from .errors import (
     ProviderError,
     QuotaExceededError,
     StreamInterruptedError,
+    UnexpectedResponseError,
 )
 
 if TYPE_CHECKING:
@@ -175,6 +176,9 @@ class HttpClient:
         # Every credential of the request, for masking whatever is quoted:
         # the headers' keys, and the URL's password and query secrets.
         secrets = _secrets(headers) + url_secrets(url)
+        # A redirect would carry the key to wherever it points (aiohttp drops
+        # only Authorization across origins, not x-api-key and the like).
+        follow = not any(name.lower() in _SECRET_HEADERS for name in headers or {})
         policy = retry or self.retry
         parse = parse_error or _default_parser(provider)
         read_timeout = stall_timeout if stall_timeout is not None else self.stall_timeout
@@ -197,6 +201,7 @@ class HttpClient:
                     json=json_body,
                     data=body,
                     timeout=timeout,
+                    allow_redirects=follow,
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 error = APITimeoutError(
@@ -214,6 +219,9 @@ class HttpClient:
                     self._stall_for[response] = read_timeout
                     self._secrets_for[response] = secrets
                     return response
+                if response.status < 400:
+                    response.release()
+                    raise _redirect_refused(response, provider, secrets)
                 try:
                     raw = await _read_capped(response, _defaults.MAX_ERROR_BODY)
                 except (aiohttp.ClientError, TimeoutError):
@@ -324,7 +332,7 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(pieces)[:limit]
 
 
-_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "apikey", "x-goog-api-key"})
 
 
 def _secrets(headers: Mapping[str, str] | None) -> tuple[str, ...]:
@@ -361,6 +369,19 @@ def _check_userinfo(url: str, headers: Mapping[str, str] | None, provider: str) 
             hint="remove 'user:password@' from the base URL; "
             "a proxy's credentials go in HTTPS_PROXY",
         )
+
+
+def _redirect_refused(
+    response: aiohttp.ClientResponse, provider: str, secrets: tuple[str, ...]
+) -> UnexpectedResponseError:
+    where = redact(response.headers.get("Location", "") or "another address", secrets)
+    return UnexpectedResponseError(
+        f"the server redirected ({response.status}) to {where}; a request that carries "
+        "an API key is never redirected, so the key cannot follow it elsewhere",
+        provider=provider,
+        status=response.status,
+        hint="point the base URL at the address the server redirects to",
+    )
 
 
 def _redact(error: ProviderError, secrets: tuple[str, ...]) -> None:

@@ -26,7 +26,12 @@ def providers(as_json: bool) -> None:
         click.echo("no providers installed (pip install imagestream-procedural)")
         return
     for provider in found:
-        previews = "real previews" if provider.streams_previews else "no previews (fake streaming)"
+        if provider.streams_previews:
+            previews = "real previews"
+        elif provider.can_stream:
+            previews = "streams, no previews"  # text or progress as it comes, pictures at the end
+        else:
+            previews = "no previews (fake streaming)"
         key = f", key from ${provider.key_env}" if provider.key_env else ", no key"
         click.echo(f"{provider.name}: {provider.description} [{previews}{key}]")
         for model in provider.models:
