@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import sqlite3
 import time
@@ -13,12 +14,14 @@ from typing import Any
 import pytest
 from _batchkit import TinyProvider, manifest_states, read_results, write_job
 from click.testing import CliRunner
+from rich.console import Console
 
 import imagestream
 from imagestream import ModelInfo, Pricing, ValidationError
 from imagestream.testing import PluginHarness
 from imagestream_batch import BatchStats, JobError, arun_batch, run_batch
 from imagestream_batch._cli import batch
+from imagestream_batch._display import BatchDisplay, describe
 from imagestream_batch._limits import PROBE_WINDOWS, Budget, ProviderLimiter
 
 
@@ -299,6 +302,24 @@ def test_the_manifest_is_sqlite_in_wal_mode(tmp_path: Path, tiny: TinyProvider) 
         assert list(rows) == [("r0", "done", 1, 64), ("r1", "done", 1, 64), ("r2", "done", 1, 64)]
     finally:
         db.close()
+
+
+def test_the_progress_line() -> None:
+    stats = BatchStats(total=12, earlier=2, to_run=10, done=4, failed=1, running=3, images=4)
+    stats.cost_usd, stats.spent_before, stats.rate_limited = 0.5, 1.25, 2
+    stats.started -= 60
+    line = describe(stats)
+    assert line.startswith(
+        "4 done · 1 failed · 3 running · 2 earlier · 4.0 img/min · $1.75 · 2x 429"
+    )
+    assert line.endswith("ETA 1m 00s")  # five of ten in a minute: a minute to go
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160)
+    with BatchDisplay(console=console) as display:
+        display.update(stats)
+    assert "5/10" in screen.getvalue() and "3 running" in screen.getvalue()
+    assert not BatchDisplay(console=Console(file=io.StringIO())).enabled  # not a terminal
 
 
 def test_aimd_halves_once_per_burst_and_grows_back() -> None:

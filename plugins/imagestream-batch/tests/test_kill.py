@@ -148,7 +148,7 @@ def test_every_kind_of_kill_loses_nothing_and_repeats_nothing(tmp_path: Path) ->
     assert not {f"prompt {request_id[1:]}" for request_id in done_before} & set(since)
     # Generated more than once: only requests a kill cut off while they ran.
     again = sum(count - 1 for count in Counter(everything).values())
-    assert again <= 4 * len(kills)
+    assert again <= (4 + 12) * len(kills)  # generating, or generated and not yet recorded
     results = read_results(out / "results.jsonl")
     assert [line["id"] for line in results] == [f"r{i}" for i in range(COUNT)]
     assert {line["status"] for line in results} == {"done"}

@@ -192,6 +192,9 @@ class RayEngine:
         if not slot.alive:
             return
         slot.alive = False
+        # Gone, or unreachable: make sure it is gone, so that it holds no CPU and runs nothing.
+        with contextlib.suppress(Exception):
+            _ray().kill(slot.handle)
         if self.replaced >= self.max_replacements:
             if not any(other.alive for other in self._slots):
                 raise ImagestreamError(

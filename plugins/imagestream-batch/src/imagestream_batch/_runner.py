@@ -289,6 +289,11 @@ class _Scheduler:
             self.fresh[request.provider].append(_Item(request))
         self.order = list(limiters)
         self.tasks: set[asyncio.Task[None]] = set()
+        # --concurrency counts generations; a request that is being saved and
+        # recorded no longer holds one, but at most this many may wait for that
+        # (each holds its images in memory).
+        self.generating = 0
+        self.backlog = concurrency + 8
         self.marked: set[str] = set()  # ids the manifest says are running
         self.wake = asyncio.Event()
         self.seq = itertools.count()
@@ -362,11 +367,11 @@ class _Scheduler:
 
     def start_what_fits(self) -> None:
         progress = True
-        while progress and len(self.tasks) < self.concurrency:
+        while progress and self.has_room():
             progress = False
             now = time.monotonic()
             for name in self.order:
-                if len(self.tasks) >= self.concurrency:
+                if not self.has_room():
                     return
                 limiter = self.limiters[name]
                 if not limiter.can_start(now):
@@ -385,10 +390,16 @@ class _Scheduler:
                 # The slot is taken now, before the task first runs: the next
                 # pass of this loop must see it taken.
                 epoch = limiter.acquire()
+                self.generating += 1
                 task = asyncio.get_running_loop().create_task(self.attempt(item, limiter, epoch))
                 self.tasks.add(task)
                 task.add_done_callback(self.ended)
                 progress = True
+
+    def has_room(self) -> bool:
+        return (
+            self.generating < self.concurrency and len(self.tasks) < self.concurrency + self.backlog
+        )
 
     def ended(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -432,7 +443,9 @@ class _Scheduler:
             raise
         finally:
             limiter.release()
+            self.generating -= 1
             self.stats.running -= 1
+            self.wake.set()  # its slot is free while it is saved and recorded
             self.notify()
         images = len(outcome.images)
         cost = self.budget.cost_of(request.provider, request.model, outcome.cost_usd, images)
