@@ -318,3 +318,29 @@ async def test_an_error_body_echoing_the_urls_secrets_is_masked(serve: Serve) ->
         await http.close()
     assert "SECRET-VALUE-123" not in _shown(caught.value)
     assert "bad request to" in str(caught.value)
+
+
+def test_a_request_never_shows_the_credentials_of_its_base_url() -> None:
+    from imagestream import ConfigurationError, ImageRequest
+
+    url = "http://user:pa55@127.0.0.1:9/x?token=SECRET"
+    shown = repr(ImageRequest(prompt="x", base_url=url))
+    assert "pa55" not in shown and "SECRET" not in shown and "127.0.0.1:9" in shown
+    for bad in (
+        "http://user:pa55@[::1:99/x?token=SECRET",
+        "http://user:pa55@h:99999/?token=SECRET",
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            ImageRequest(prompt="x", base_url=bad)
+        assert "pa55" not in str(caught.value) and "SECRET" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [math.inf, 1e400, 10**40, -10.0, math.nan])
+def test_retry_after_is_bounded_whoever_sets_it(value: float) -> None:
+    """A provider's parser setting retry_after directly (a body's retryDelay) is clamped too."""
+    from imagestream.errors import RateLimitError
+
+    error = RateLimitError("slow down", retry_after=value)
+    assert error.retry_after is None or 0 <= error.retry_after <= 3600
+    error.retry_after = value
+    assert error.retry_after is None or math.isfinite(error.retry_after)

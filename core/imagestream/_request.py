@@ -110,8 +110,17 @@ def _base_url(value: str | None) -> str | None:
         # Read now: a bad port or bracketed host fails here, not deep in a provider.
         _ = parts.hostname, parts.port
     except ValueError as exc:
-        raise ConfigurationError(f"base_url {value!r} is not a URL: {exc}", hint=hint) from None
+        from ._redact import redact
+
+        shown = redact(value)  # never the password or a token the URL carries
+        raise ConfigurationError(f"base_url {shown!r} is not a URL: {exc}", hint=hint) from None
     return value
+
+
+def _url_repr(value: str | None) -> str:
+    from ._redact import redact
+
+    return repr(redact(value) if value else value)
 
 
 def _seconds(value: float | None) -> float | None:
@@ -181,7 +190,7 @@ class ImageRequest:
     partial_images: int | None = None
     negative_prompt: str | None = None
     api_key: Secret | None = attrs.field(default=None, converter=_to_secret)
-    base_url: str | None = attrs.field(default=None, converter=_base_url)
+    base_url: str | None = attrs.field(default=None, converter=_base_url, repr=_url_repr)
     timeout: float | None = None
     deadline: float | None = attrs.field(default=None, converter=_seconds)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)

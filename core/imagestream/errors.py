@@ -206,6 +206,19 @@ class ProviderError(ImagestreamError):
         self.error_type = error_type
         self.retry_after = retry_after
 
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait before retrying, when the provider said: ``None`` or finite in [0, cap]."""
+        return self._retry_after
+
+    @retry_after.setter
+    def retry_after(self, value: float | None) -> None:
+        # Whoever sets it (a header, a provider's parser, a body's "retryDelay"),
+        # a caller's sleep(retry_after) always returns: see clamp_retry_after.
+        from ._retry import clamp_retry_after
+
+        self._retry_after = clamp_retry_after(value)
+
 
 class AuthenticationError(ProviderError):
     """The key was missing on the server side, wrong, or not allowed (401 / 403)."""
