@@ -158,6 +158,7 @@ async def test_no_model_at_all(
         ({"strength": 0.5}, imagestream.ValidationError, "strength needs an image"),
         ({"size": "60x64"}, imagestream.ValidationError, "width 60 is not a multiple of 8"),
         ({"steps": 0}, imagestream.ValidationError, "steps must be between"),
+        ({"seed": 2**64}, imagestream.ValidationError, "seed must be a whole number from 0"),
         ({"output_format": "gif"}, imagestream.ConfigurationError, "unknown output_format"),
         ({"image": "/no/such/picture.png"}, imagestream.ConfigurationError, "picture.png"),
     ],

@@ -345,22 +345,33 @@ def unpack_latents(latents: Any, height: int, width: int, vae_scale_factor: int)
     return grid.permute(0, 3, 1, 4, 2, 5).reshape(batch, packed // 4, rows, cols)
 
 
+@functools.lru_cache(maxsize=16)
+def _factors(latent_format: LatentFormat, device: Any) -> tuple[Any, Any]:
+    """The format's factors as ``(channels, 3)`` and its bias mapped to 0..1, on ``device``.
+
+    ``rgb01 = (latent · factors + bias + 1) / 2 = latent · (factors / 2) + (bias + 1) / 2``.
+    """
+    torch = _torch()
+    factors = torch.tensor(latent_format.factors, dtype=torch.float32, device=device) * 0.5
+    bias = (torch.tensor(latent_format.bias, dtype=torch.float32, device=device) + 1.0) * 0.5
+    return factors, bias
+
+
 def latent_to_rgb(latent: Any, latent_format: LatentFormat | None) -> Any:
     """One latent ``(channels, h, w)`` as ``h x w x 3`` bytes (a uint8 array on the CPU)."""
     torch = _torch()
     x = latent.float()
     if latent_format is not None and x.shape[0] == latent_format.channels:
-        factors = torch.tensor(latent_format.factors, dtype=x.dtype, device=x.device)
-        bias = torch.tensor(latent_format.bias, dtype=x.dtype, device=x.device)
-        rgb = torch.einsum("chw,cr->hwr", x, factors) + bias
-        rgb = (rgb + 1.0) * 0.5
+        factors, bias = _factors(latent_format, x.device)
+        rgb = torch.addmm(bias, x.reshape(x.shape[0], -1).t(), factors)
+        rgb = rgb.reshape(x.shape[1], x.shape[2], 3)
     else:
         # Unknown format: the first three channels, each stretched to 0..1.
         picked = x[:3] if x.shape[0] >= 3 else x[:1].expand(3, -1, -1)
         low = picked.amin(dim=(1, 2), keepdim=True)
         high = picked.amax(dim=(1, 2), keepdim=True)
         rgb = ((picked - low) / (high - low).clamp_min(1e-6)).permute(1, 2, 0)
-    return rgb.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).cpu().numpy()
+    return rgb.mul(255.0).clamp_(0.0, 255.0).round_().to(torch.uint8).cpu().numpy()
 
 
 def vae_to_rgb(image: Any) -> Any:

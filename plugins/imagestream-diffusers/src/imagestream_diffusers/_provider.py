@@ -172,6 +172,8 @@ class DiffusersProvider(Provider):
             target=run_generation,
             args=(settings, channel, self.cache),
             name="imagestream-diffusers",
+            # A process that exits (Ctrl-C while a model loads) does not wait for it.
+            daemon=True,
         )
         worker.start()
         try:

@@ -149,8 +149,10 @@ def read_settings(request: ImageRequest, known: Collection[str]) -> tuple[ImageR
     )
     output_format = "jpeg" if output_format == "jpg" else output_format
     seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValidationError(f"{PROVIDER}: seed must be a whole number from 0, not {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValidationError(
+            f"{PROVIDER}: seed must be a whole number from 0 to 2**64 - 1, not {seed!r}"
+        )
     # Last: the only check that touches the disk.
     source = locate_model(model, download=download)
 
