@@ -44,9 +44,9 @@ __all__ = ["BatchStats", "BatchSummary", "arun_batch", "default_out_dir", "run_b
 
 RESULTS_NAME = "results.jsonl"
 MAX_RATE_LIMITS = 30
-"""429s one request may get before it is recorded failed (they do not count against ``retries``)."""
+"""The 429 that makes a request recorded failed (429s do not count against ``retries``)."""
 MAX_LOSSES = 3
-"""Workers one request may lose (each dying while running it) before it is recorded failed."""
+"""The worker death (while running it) that makes a request recorded failed."""
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
@@ -431,7 +431,7 @@ class _Scheduler:
             self.budget.settle(request.id, request.provider, request.model, None, 0)
             item.losses += 1
             self.stats.lost += 1
-            if item.losses > MAX_LOSSES:
+            if item.losses >= MAX_LOSSES:
                 await self.record_failure(item, "WorkerLost", str(lost), None)
             else:
                 heapq.heappush(
@@ -463,7 +463,7 @@ class _Scheduler:
             self.stats.rate_limited += 1
             resume_at = limiter.throttled(epoch, failure.retry_after, now)
             item.rate_limits += 1
-            if item.rate_limits <= MAX_RATE_LIMITS:
+            if item.rate_limits < MAX_RATE_LIMITS:
                 self.again_later(item, resume_at)
                 return
         elif failure.kind == "retryable" and item.errors < self.retries:
