@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._decoding import Decoder, DecoderFactory, get_decoder
     from ._http import HttpClient
     from ._image import ImageData
+    from ._logdb import LogWriteWarning, logs_enabled
     from ._pipeline import ChunkStream, Middleware, Pipeline, Postprocessor
     from ._plugins import (
         PluginInfo,
@@ -87,6 +88,8 @@ _LAZY: dict[str, str] = {
     "generate": "._api",
     "get_provider": "._api",
     "list_providers": "._api",
+    "logs_enabled": "._logdb",
+    "LogWriteWarning": "._logdb",
     "Validation": "._builtins.validation",
     "Chunk": "._chunks",
     "ImageFinal": "._chunks",
@@ -158,6 +161,7 @@ __all__ = [
     "ImageValidationError",
     "ImagestreamError",
     "InvalidRequestError",
+    "LogWriteWarning",
     "Middleware",
     "MissingAPIKeyError",
     "ModelInfo",
@@ -208,6 +212,7 @@ __all__ = [
     "hookimpl",
     "http_client",
     "list_providers",
+    "logs_enabled",
     "parse_size",
     "register_plugin",
     "show_progress",

@@ -134,9 +134,9 @@ def _option_value(raw: str) -> Any:
 @click.option(
     "--log/--no-log",
     "log",
-    default=False,
-    show_default=True,
-    help="Record each generation in the generation log.",
+    default=None,
+    help="Record each generation in the generation log "
+    "(default: as 'imagestream generate' does, unless 'imagestream logs off').",
 )
 @click.option("--base-url", help="API base URL for every request.")
 @click.option("--key", help="API key for every request (default: the provider's variable).")
@@ -180,7 +180,7 @@ def batch(
     timeout: float | None,
     deadline: float | None,
     cache: bool,
-    log: bool,
+    log: bool | None,
     base_url: str | None,
     key: str | None,
     engine: str,
@@ -198,6 +198,11 @@ def batch(
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     with reported_errors(verbose, as_json=as_json):
         from ._main import run_command
+
+        if log is None:  # as 'imagestream generate': logged unless 'imagestream logs off'
+            from imagestream import logs_enabled
+
+            log = logs_enabled()
 
         defaults = {
             "provider": provider,
