@@ -478,6 +478,10 @@ def test_the_example_finder_finds_examples() -> None:
 
 @pytest.mark.parametrize("example", _all_examples())
 def test_every_help_example_runs_as_printed(example: str) -> None:
+    # The one input file examples name (imagestream batch), as its help describes it.
+    Path("prompts.jsonl").write_text(
+        '{"id": "cat", "prompt": "a cat on a red sofa"}\n{"id": "dog", "prompt": "a dog"}\n'
+    )
     stdin = None
     if " | " in example:
         source, example = example.split(" | ", 1)

@@ -45,8 +45,11 @@ def _option_value(raw: str) -> Any:
 
     \b
       imagestream batch prompts.jsonl --size 256x256 --concurrency 16
-      imagestream batch prompts.jsonl -p openai -m gpt-image-1 --max-cost 20
-      imagestream batch prompts.jsonl --engine ray --address auto --workers 8
+      imagestream batch prompts.jsonl --size 64x64 --steps 4 --json
+
+    where prompts.jsonl holds lines such as
+    {"id": "cat", "prompt": "a cat on a red sofa"}. With a provider that costs money, cap the job: -p openai --max-cost 20.
+    On a Ray cluster (the [ray] extra): --engine ray --address auto.
     """
 )
 @click.argument("job", type=click.Path(exists=True, dir_okay=False, path_type=Path))
