@@ -275,6 +275,30 @@ class WebSocketConnection:
         return f"<WebSocketConnection {self.url} {state}>"
 
 
+class _NoRedirects:
+    """A session whose requests never follow a redirect, for ``ws_connect``'s handshake.
+
+    ``ClientSession.ws_connect`` has no ``allow_redirects``; its handshake is
+    a ``self.request(...)``, which this turns into one that does not follow.
+    The session's methods run with this as their ``self`` (so that they call
+    this ``request``); its state is the session's own.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> Any:
+        return self._session.request(method, url, allow_redirects=False, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        import inspect
+
+        method = getattr(type(self._session), name, None)
+        if inspect.isfunction(method):
+            return method.__get__(self)
+        return getattr(self._session, name)
+
+
 def _client(context: RunContext | HttpClient) -> HttpClient:
     http = getattr(context, "http", None)
     return context if http is None else http  # type: ignore[return-value]
@@ -325,7 +349,7 @@ async def open_websocket(
 
     import aiohttp
 
-    from ._http import _check_userinfo, _origin, _secrets
+    from ._http import _SECRET_HEADERS, _check_userinfo, _origin, _secrets
     from ._redact import url_secrets
     from ._status import error_for_status
 
@@ -336,9 +360,14 @@ async def open_websocket(
     secrets = _secrets(headers) + url_secrets(url)
     shown = redact(url, secrets)
     stall = stall_timeout if stall_timeout is not None else http.stall_timeout
+    # As for every request: one that carries a key is never redirected (aiohttp
+    # would forward x-api-key and the like to wherever a redirect points).
+    follow = not any(name.lower() in _SECRET_HEADERS for name in headers or {})
+    session: Any = http.session if follow else _NoRedirects(http.session)
     try:
         async with asyncio.timeout(http.connect_timeout):
-            socket = await http.session.ws_connect(
+            socket = await aiohttp.ClientSession.ws_connect(
+                session,
                 url,
                 headers=dict(headers or {}),
                 protocols=tuple(protocols),
@@ -358,6 +387,17 @@ async def open_websocket(
             )
             error.hint = error.hint or "check base_url and the credentials"
             raise error from None
+        if 300 <= status < 400 and not follow:
+            location = exc.headers.get("Location", "") if exc.headers else ""
+            where = redact(location or "another address", secrets)
+            raise UnexpectedResponseError(
+                f"the server redirected ({status}) the WebSocket at {shown} to {where}; a "
+                "request that carries an API key is never redirected, so the key cannot follow "
+                "it elsewhere",
+                provider=provider,
+                status=status,
+                hint="point the base URL at the address the server redirects to",
+            ) from None
         raise UnexpectedResponseError(
             f"the server answered {shown} with status {status} instead of switching to a WebSocket",
             provider=provider,

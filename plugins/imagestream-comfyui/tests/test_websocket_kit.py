@@ -210,3 +210,41 @@ async def test_a_peer_that_stops_answering_pings(http: imagestream.HttpClient) -
     ):
         with pytest.raises(imagestream.APITimeoutError, match="stopped answering pings"):
             await ws.receive()
+
+
+@pytest.mark.parametrize("header", ["x-api-key", "Authorization", "apikey"])
+async def test_a_handshake_that_carries_a_key_is_never_redirected(
+    http: imagestream.HttpClient, header: str
+) -> None:
+    """As for every request (``HttpClient.send``): the key must not follow a redirect elsewhere."""
+    reached: list[dict[str, str]] = []
+
+    async def elsewhere(request: web.Request) -> web.WebSocketResponse:
+        reached.append(dict(request.headers))
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("elsewhere")
+        await ws.receive()
+        return ws
+
+    async with serving(elsewhere) as other:
+
+        async def redirect(request: web.Request) -> web.StreamResponse:
+            raise web.HTTPTemporaryRedirect(other + "/ws")
+
+        async with serving(redirect) as url:
+            secret = "sk-redirect-0123456789abcdef"
+            value = f"Bearer {secret}" if header == "Authorization" else secret
+            with pytest.raises(imagestream.UnexpectedResponseError) as caught:
+                async with open_websocket(
+                    http, url + "/ws", provider="kit", headers={header: value}
+                ):
+                    pass
+            error = caught.value
+            assert error.status == 307 and "never redirected" in error.message
+            assert other in error.message and secret not in str(error)
+            assert reached == []  # the other origin saw nothing, let alone the key
+            # Without a key, a redirect is followed as before.
+            async with open_websocket(http, url + "/ws", provider="kit") as ws:
+                assert (await ws.receive()).data == "elsewhere"
+    assert len(reached) == 1
