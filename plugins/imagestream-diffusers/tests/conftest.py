@@ -81,16 +81,22 @@ def pipeline_cache(torch: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def loaded_unet(pipeline_cache: Any, tiny_model: Path) -> Any:
-    """The UNet of the tiny pipeline as loaded (call it after a run has loaded it)."""
+def loaded_pipeline(pipeline_cache: Any, tiny_model: Path) -> Any:
+    """The tiny pipeline as loaded (call it after a run has loaded it)."""
     location = str(tiny_model)
 
     def find() -> Any:
         loaded = pipeline_cache.find(location)
         assert loaded is not None, "the tiny pipeline is not loaded yet"
-        return loaded.pipe.unet
+        return loaded.pipe
 
     return find
+
+
+@pytest.fixture
+def loaded_unet(loaded_pipeline: Any) -> Any:
+    """The UNet of the tiny pipeline as loaded (call it after a run has loaded it)."""
+    return lambda: loaded_pipeline().unet
 
 
 @pytest.fixture

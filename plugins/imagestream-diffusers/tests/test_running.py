@@ -106,20 +106,30 @@ async def test_closing_the_stream_stops_the_sampler_at_the_next_step(
     tiny_model: Path,
     unet_calls: list[tuple[float, int]],
     slow_steps: None,
+    loaded_pipeline: Any,
 ) -> None:
+    decodes: list[int] = []
+    handle = loaded_pipeline().vae.decoder.register_forward_pre_hook(
+        lambda module, args: decodes.append(1)
+    )
     steps = 200
-    async with pipeline.stream("a fox", model=str(tiny_model), steps=steps, size=SIZE) as stream:
-        async for chunk in stream:
-            if isinstance(chunk, ImagePreview) and chunk.step == 1:
-                break
-    at_close = len(unet_calls)
-
-    waited = await no_workers_within(10)
+    try:
+        async with pipeline.stream(
+            "a fox", model=str(tiny_model), steps=steps, size=SIZE
+        ) as stream:
+            async for chunk in stream:
+                if isinstance(chunk, ImagePreview) and chunk.step == 1:
+                    break
+        at_close = len(unet_calls)
+        waited = await no_workers_within(10)
+    finally:
+        handle.remove()
 
     # At most the step that was running when the stream closed.
     assert len(unet_calls) <= at_close + 1, (at_close, len(unet_calls))
     assert len(unet_calls) < 10
     assert waited < 2
+    assert decodes == []  # nor is the unfinished picture decoded
 
 
 async def test_cancelling_the_task_stops_the_sampler(

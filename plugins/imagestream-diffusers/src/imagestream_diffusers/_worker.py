@@ -14,7 +14,8 @@ One run, in order:
    :class:`~imagestream.ImageFinal`.
 
 Chunks go to the event loop through a :class:`~._channel.Channel`. A cancel
-sets the pipeline's ``_interrupt`` at the next step, so it stops sampling.
+is seen at the next step's callback, which sets the pipeline's ``_interrupt``
+and stops the call there: no further step, no final decode.
 torch and diffusers are imported here, in the worker, on the first run.
 """
 
@@ -30,7 +31,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import attrs
 
@@ -440,7 +441,6 @@ class _Run:
     sample: int
     index: int = 0
     steps: int = 0
-    interrupted: bool = False
     wanted: frozenset[int] | None = None
 
     def on_step_end(
@@ -448,11 +448,7 @@ class _Run:
     ) -> dict[str, Any]:
         """``callback_on_step_end``: a preview of this step, unless cancelled."""
         if self.channel.cancelled.is_set():
-            if self.interrupted:  # the pipeline did not stop at _interrupt: stop it the hard way
-                raise _Cancelled
-            pipe._interrupt = True
-            self.interrupted = True
-            return {}
+            self.stop(pipe)
         self.steps += 1
         self.progress.stepped = True
         captured = self.recorder.take()
@@ -471,9 +467,18 @@ class _Run:
         )
         chunk = self.preview(latents, decode, step, total, captured.sigma if captured else None)
         if chunk is not None and not self.channel.put(chunk):
-            pipe._interrupt = True
-            self.interrupted = True
+            self.stop(pipe)
         return {}
+
+    @staticmethod
+    def stop(pipe: Any) -> NoReturn:
+        """Stop sampling now: no further step, and no decode of a picture nobody will see.
+
+        The pipeline's own interrupt flag is set too (its loop would skip the
+        remaining steps, then still decode); the exception ends the call here.
+        """
+        pipe._interrupt = True
+        raise _Cancelled
 
     def preview(
         self, latents: Any, decode: bool, step: int, total: int, sigma: float | None
@@ -678,7 +683,7 @@ def _generate(
                     callback_on_step_end=run.on_step_end,
                     output_type="pil",
                 )
-                if channel.cancelled.is_set() or run.interrupted:
+                if channel.cancelled.is_set():
                     raise _Cancelled
                 data, (width, height) = encode_image(result.images[0], None, settings.output_format)
                 final = ImageFinal(
