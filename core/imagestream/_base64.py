@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import binascii
 import importlib
+import io
 import re
+import threading
+from collections.abc import Iterable
 from types import ModuleType
 
 __all__ = [
     "FAST_BASE64",
     "Base64Error",
+    "Base64Pieces",
     "base64_head",
     "base64_tail",
     "canonical_base64",
@@ -365,3 +369,302 @@ def encode_base64(data: bytes) -> str:
         encoded: str = _pybase64.b64encode_as_string(data)
         return encoded
     return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+# -- base64 held in pieces ----------------------------------------------------
+
+Piece = tuple[bytes, int, int]
+"""``(buffer, start, end)``: the text ``buffer[start:end]``, held without slicing it."""
+
+_GONE: Piece = (b"", 0, 0)
+_CLEAN = _STANDARD + b"-_"  # characters a window can hold and still be read as it is
+_BLOCK = 256 * 1024  # characters decoded at once: bounds the temporary bytes of each step
+_EDGE = 64  # how far from the end trailing padding and whitespace are looked for
+
+
+def _decode_body(block: bytes | memoryview) -> bytes:
+    """Decode whole 4-character groups that must hold no padding; ``binascii.Error`` otherwise.
+
+    A character outside the alphabet, or ``=`` anywhere, makes the output
+    shorter than three bytes per group (binascii skips the one and stops at
+    the other; pybase64 refuses both), so one length check covers them.
+    """
+    if _pybase64 is not None:
+        try:
+            decoded: bytes = _pybase64.b64decode(block, validate=True)
+        except ValueError as exc:
+            raise binascii.Error(str(exc)) from None
+    else:
+        decoded = binascii.a2b_base64(block)
+    if len(decoded) * 4 != len(block) * 3:
+        raise binascii.Error("not canonical base64")
+    return decoded
+
+
+class Base64Pieces:
+    """Base64 text held as the ASCII pieces it arrived in, neither joined nor copied.
+
+    What :meth:`~imagestream.ImageData.from_base64_pieces` keeps. Decoding
+    writes piece after piece into one buffer sized in advance and lets each
+    piece go once it is decoded, so the whole text and the whole bytes are
+    never held together. The outcome is exactly :func:`decode_base64`'s for
+    the joined text: canonical text is checked piece by piece as strictly as
+    whole; anything else is joined back (the part already decoded is
+    re-encoded, which gives back its text exactly) and decoded by
+    :func:`decode_base64`, which normalises it or says what is wrong.
+
+    The sizes and the first and last bytes are read from the ends of the
+    pieces when the text is plain (no ``data:`` header, no line breaks, no
+    leading whitespace: all base64 from a JSON string is), else from the
+    joined text. A lock makes decoding and reading safe across threads.
+    """
+
+    __slots__ = ("_decoded", "_lock", "_pieces", "_plain", "_text", "length")
+
+    def __init__(self, pieces: Iterable[bytes | bytearray | memoryview | Piece]) -> None:
+        held: list[Piece] = []
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                buffer, start, end = piece
+                if not 0 <= start <= end <= len(buffer):
+                    raise ValueError(f"piece bounds {start}:{end} outside {len(buffer)} bytes")
+            else:
+                buffer = piece if isinstance(piece, bytes) else bytes(piece)
+                start, end = 0, len(buffer)
+            if end > start:
+                held.append((buffer, start, end))
+        self._pieces = held
+        self.length = sum(end - start for _, start, end in held)
+        """Characters of text (bytes of the pieces)."""
+        self._decoded: bytes | None = None
+        self._text: str | None = None
+        self._plain: int | None = -1  # not looked at yet; then the data length, or None
+        self._lock = threading.Lock()
+
+    # -- the text ---------------------------------------------------------------
+
+    def text(self) -> str:
+        """The whole text, joined (a copy; bytes that are not ASCII read as U+FFFD)."""
+        with self._lock:
+            return self._joined()
+
+    def head_text(self, count: int) -> str:
+        """The first ``count`` characters of the text (all of it if shorter)."""
+        with self._lock:
+            if self._pieces:
+                return self._front(count).decode("ascii", "replace")
+            return self._joined()[:count]
+
+    def _joined(self) -> str:
+        if self._text is not None:
+            return self._text
+        if self._decoded is not None:
+            return encode_base64(self._decoded)
+        return _join(self._pieces)
+
+    def _front(self, count: int) -> bytes:
+        """The first ``count`` bytes of the text (all of it if shorter)."""
+        out: list[bytes] = []
+        for buffer, start, end in self._pieces:
+            take = min(count, end - start)
+            out.append(buffer[start : start + take])
+            count -= take
+            if not count:
+                break
+        return b"".join(out)
+
+    def _back(self, count: int) -> bytes:
+        """The last ``count`` bytes of the text (all of it if shorter)."""
+        out: list[bytes] = []
+        for buffer, start, end in reversed(self._pieces):
+            take = min(count, end - start)
+            out.append(buffer[end - take : end])
+            count -= take
+            if not count:
+                break
+        return b"".join(reversed(out))
+
+    def _data_length(self) -> int | None:
+        """Characters of data (trailing padding and whitespace left out) when the text is plain.
+
+        Plain: no ``data:`` header, no leading whitespace and no line break, so
+        the data starts at 0 and every character up to its end counts.
+        ``None`` otherwise (and while undecided what is left is the text's own).
+        """
+        if self._plain != -1:
+            return self._plain
+        plain: int | None = None
+        front = self._front(5)
+        if (
+            self._text is None
+            and self._decoded is None
+            and front.lower() != b"data:"
+            and (not front or front[0] not in _SPACE_BYTES)
+            and all(buffer.find(b"\n", start, end) < 0 for buffer, start, end in self._pieces)
+        ):
+            back = self._back(_EDGE)
+            data_end = len(back.rstrip(_PADDING_OR_SPACE_BYTES))
+            if data_end or len(back) < _EDGE:
+                plain = self.length - (len(back) - data_end)
+        self._plain = plain
+        return plain
+
+    # -- decoding ---------------------------------------------------------------
+
+    def decode(self) -> bytes:
+        """The decoded bytes, exactly as :func:`decode_base64` gives them for the text.
+
+        Raises:
+            Base64Error: The text is not base64 even read leniently.
+        """
+        with self._lock:
+            if self._decoded is not None:
+                return self._decoded
+            if self._text is None:
+                decoded = self._decode_pieces()
+                if decoded is not None:
+                    self._decoded = decoded
+                    self._pieces = []
+                    return decoded
+            assert self._text is not None
+            return decode_base64(self._text)
+
+    def _decode_pieces(self) -> bytes | None:
+        """Strict decoding, piece by piece, each piece let go once decoded.
+
+        ``None`` when the text is not canonical: then ``_text`` holds it, whole.
+        """
+        length = self.length
+        if not length:
+            return b""
+        pieces = self._pieces
+        last = self._back(4)
+        try:
+            if length % 4:
+                raise binascii.Error("the length is not a multiple of 4")
+            tail = _decode_strict(last.decode("ascii"))
+        except (binascii.Error, UnicodeDecodeError):
+            self._keep_text(_join(pieces))
+            return None
+        body_end = length - 4
+        out = io.BytesIO()
+        size = body_end // 4 * 3 + len(tail)
+        # Sized once: no regrowth (and no copy) on the way, and getvalue()
+        # hands over the buffer itself.
+        out.seek(size - 1)
+        out.write(b"\0")
+        out.seek(0)
+        carry = b""
+        offset = 0
+        for index, (buffer, start, end) in enumerate(pieces):
+            cut = min(end, start + max(0, body_end - offset))
+            offset += end - start
+            try:
+                parts, rest = _decode_run(carry, buffer, start, cut)
+            except binascii.Error:
+                # What was decoded so far came from whole groups of the
+                # alphabet: encoding it again gives back its text exactly.
+                self._keep_text(
+                    encode_base64(out.getvalue()[: out.tell()])
+                    + carry.decode("ascii", "replace")
+                    + _join(pieces[index:])
+                )
+                return None
+            for part in parts:
+                out.write(part)
+            carry = rest
+            pieces[index] = _GONE
+        assert not carry and out.tell() == size - len(tail)
+        out.write(tail)
+        return out.getvalue()
+
+    def _keep_text(self, text: str) -> None:
+        """Hold the text whole from now on (the pieces, partly gone, are dropped)."""
+        self._text = text
+        self._pieces = []
+        self._plain = None
+
+    # -- reading without decoding it all -----------------------------------------
+
+    def decoded_size(self) -> int:
+        """What :func:`decoded_size` gives for the text."""
+        with self._lock:
+            if self._decoded is not None:
+                return len(self._decoded)
+            data_length = self._data_length()
+            if data_length is not None:
+                return data_length * 3 // 4
+            return decoded_size(self._joined())
+
+    def head(self, n: int) -> bytes:
+        """What :func:`base64_head` gives for the text, from its first characters when it can."""
+        with self._lock:
+            if self._decoded is not None:
+                return self._decoded[:n]
+            if self._text is None:
+                # At least 5: a plain window must also rule out a "data:" header.
+                front = self._front(max(5, (n + 2) // 3 * 4))
+                # A window of plain alphabet reads the same alone as in the whole.
+                if len(front) == self.length or not front.translate(None, _CLEAN):
+                    return base64_head(front.decode("ascii", "replace"), n)
+            return base64_head(self._joined(), n)
+
+    def tail(self, n: int) -> bytes:
+        """What :func:`base64_tail` gives for the text, from its last characters when it can."""
+        with self._lock:
+            if self._decoded is not None:
+                return self._decoded[-n:] if n > 0 else b""
+            data_length = self._data_length()
+            if data_length is not None:
+                wanted = (n + 2) // 3 * 4 + 4
+                # Cut at a multiple of 4 from the start, so the groups line up as in the whole.
+                skip = max(0, data_length - wanted - 4) // 4 * 4
+                back = self._back(self.length - skip)
+                if not back[: data_length - skip].translate(None, _CLEAN):
+                    return base64_tail(back.decode("ascii"), n)
+            return base64_tail(self._joined(), n)
+
+    def canonical_bytes(self) -> bytes | None:
+        """The text as ASCII bytes (one copy) when it is canonical already, else ``None``."""
+        with self._lock:
+            if self._decoded is not None or self._text is not None:
+                return None
+            if self.length % 4 or self._data_length() is None:
+                return None
+            if any(
+                buffer.find(b"-", start, end) >= 0 or buffer.find(b"_", start, end) >= 0
+                for buffer, start, end in self._pieces
+            ):
+                return None
+            if self._back(1) in _SPACE_BYTES_SET:
+                return None
+            return b"".join([memoryview(buffer)[start:end] for buffer, start, end in self._pieces])
+
+
+_SPACE_BYTES = _SPACE.encode("ascii")
+_SPACE_BYTES_SET = {bytes([byte]) for byte in _SPACE_BYTES}
+_PADDING_OR_SPACE_BYTES = _PADDING_OR_SPACE.encode("ascii")
+
+
+def _join(pieces: list[Piece]) -> str:
+    return b"".join([memoryview(buffer)[start:end] for buffer, start, end in pieces]).decode(
+        "ascii", "replace"
+    )
+
+
+def _decode_run(carry: bytes, buffer: bytes, start: int, end: int) -> tuple[list[bytes], bytes]:
+    """Decode ``carry + buffer[start:end]`` up to its last whole group; return the rest too."""
+    parts: list[bytes] = []
+    if carry:
+        need = 4 - len(carry)
+        if end - start < need:
+            return parts, carry + buffer[start:end]
+        parts.append(_decode_body(carry + buffer[start : start + need]))
+        start += need
+    whole = start + (end - start) // 4 * 4
+    view = memoryview(buffer)
+    while start < whole:
+        step = min(whole, start + _BLOCK)
+        parts.append(_decode_body(view[start:step]))
+        start = step
+    return parts, buffer[whole:end]

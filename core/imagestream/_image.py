@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._base64 import (
+    Base64Error,
+    Base64Pieces,
     base64_head,
     base64_tail,
     canonical_base64,
@@ -68,6 +71,7 @@ class ImageData:
     _bytes: bytes | None = attrs.field(alias="raw_bytes", default=None)
     _b64: str | None = attrs.field(alias="raw_b64", default=None)
     declared_mime_type: str | None = None
+    _pieces: Base64Pieces | None = attrs.field(alias="raw_pieces", default=None, kw_only=True)
 
     @classmethod
     def from_bytes(
@@ -90,10 +94,45 @@ class ImageData:
             mime_type = declared if declared.startswith("image/") else None
         return cls(raw_b64=b64, declared_mime_type=mime_type)
 
+    @classmethod
+    def from_base64_pieces(
+        cls,
+        pieces: Iterable[bytes | bytearray | memoryview | tuple[bytes, int, int]],
+        mime_type: str | None = None,
+    ) -> ImageData:
+        """Wrap base64 that arrived in pieces (ASCII bytes), without joining them.
+
+        For a decoder that reads a multi-megabyte image out of a stream: each
+        piece is a ``bytes`` object, or ``(buffer, start, end)`` for the text
+        ``buffer[start:end]`` without slicing it. Nothing is copied here.
+        When the bytes are first needed the pieces are decoded one after
+        another into one buffer and each is let go once decoded, so the whole
+        base64 and the whole image are never held at once. The result, and
+        every error, is what :meth:`from_base64` on the joined text gives.
+        """
+        held = Base64Pieces(pieces)
+        if mime_type is None:
+            head = held.head_text(256)
+            if head[:5].lower() == "data:":
+                declared = head[5:].partition(";")[0].strip().lower()
+                mime_type = declared if declared.startswith("image/") else None
+        return cls(raw_pieces=held, declared_mime_type=mime_type)
+
     @property
     def data(self) -> bytes:
         """The image bytes (decoded from base64 on first access, then cached)."""
         if self._bytes is None:
+            pieces = self._pieces
+            if pieces is not None:
+                try:
+                    decoded = pieces.decode()
+                except (Base64Error, ValueError) as exc:
+                    raise ImageValidationError(
+                        f"image payload is not valid base64: {exc}"
+                    ) from None
+                object.__setattr__(self, "_bytes", decoded)
+                object.__setattr__(self, "_pieces", None)
+                return decoded
             try:
                 decoded = decode_base64(self._b64 or "")
             except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
@@ -110,6 +149,11 @@ class ImageData:
         instead); canonical text costs a few scans and no copy.
         """
         if self._b64 is None:
+            if self._pieces is not None and self._bytes is None:
+                text = canonical_base64(self._pieces.text())
+                object.__setattr__(self, "_b64", text)
+                object.__setattr__(self, "_pieces", None)
+                return text
             encoded = encode_base64(self._bytes or b"")
             object.__setattr__(self, "_b64", encoded)
             return encoded
@@ -126,30 +170,39 @@ class ImageData:
         """
         if self._b64 is not None:
             return self.b64.encode("ascii")
+        if self._pieces is not None and self._bytes is None:
+            joined = self._pieces.canonical_bytes()
+            return joined if joined is not None else self.b64.encode("ascii")
         return encode_base64_bytes(self._bytes or b"")
 
     @property
     def arrived_as_base64(self) -> bool:
         """True when the provider sent base64 (and bytes may not be decoded yet)."""
-        return self._b64 is not None and self._bytes is None
+        return (self._b64 is not None or self._pieces is not None) and self._bytes is None
 
     @property
     def nbytes(self) -> int:
         """Size of the decoded image in bytes, computed without decoding."""
         if self._bytes is not None:
             return len(self._bytes)
+        if self._pieces is not None:
+            return self._pieces.decoded_size()
         return decoded_size(self._b64 or "")
 
     def head(self, n: int = 32) -> bytes:
         """The first ``n`` bytes (at most), decoding only what that needs."""
         if self._bytes is not None:
             return self._bytes[:n]
+        if self._pieces is not None:
+            return self._pieces.head(n)
         return base64_head(self._b64 or "", n)
 
     def tail(self, n: int = 32) -> bytes:
         """The last ``n`` bytes (at most), decoding only what that needs."""
         if self._bytes is not None:
             return self._bytes[-n:] if n > 0 else b""
+        if self._pieces is not None:
+            return self._pieces.tail(n)
         return base64_tail(self._b64 or "", n)
 
     @property
@@ -241,9 +294,13 @@ class ImageData:
         return f"ImageData({self.mime_type or 'unknown type'}, {self.nbytes} bytes, as {form})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"b": self._bytes, "s": self._b64, "m": self.declared_mime_type}
+        b64 = self._b64
+        if b64 is None and self._bytes is None and self._pieces is not None:
+            b64 = self._pieces.text()
+        return {"b": self._bytes, "s": b64, "m": self.declared_mime_type}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_bytes", state["b"])
         object.__setattr__(self, "_b64", state["s"])
         object.__setattr__(self, "declared_mime_type", state["m"])
+        object.__setattr__(self, "_pieces", None)

@@ -1,0 +1,160 @@
+"""Base64 held in pieces (``ImageData.from_base64_pieces``) behaves as the joined text does.
+
+Whatever the text (canonical, the accepted deviations, garbage) and however it
+is cut, with bytes pieces or ``(buffer, start, end)`` references: the same
+bytes or the same error, the same head, tail, size, canonical text and
+declared type as ``ImageData.from_base64`` of the joined text. And decoding
+lets each piece go once it is decoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import os
+import pickle
+import tracemalloc
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imagestream import ImageData, _base64
+from imagestream.errors import ImageValidationError
+
+Piece = bytes | tuple[bytes, int, int]
+
+
+@pytest.fixture(params=["stdlib", "pybase64"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "stdlib":
+        monkeypatch.setattr(_base64, "_pybase64", None)
+    elif _base64._pybase64 is None:
+        pytest.skip("pybase64 (the fast extra) is not installed")
+    return str(request.param)
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    try:
+        return "ok", call()
+    except (ImageValidationError, UnicodeEncodeError) as exc:
+        return "error", str(exc)
+
+
+def _cut(text: bytes, cuts: list[int], padding: list[int]) -> list[Piece]:
+    bounds = [0, *sorted({min(cut, len(text)) for cut in cuts}), len(text)]
+    pieces: list[Piece] = []
+    for index, (a, b) in enumerate(pairwise(bounds)):
+        pad = padding[index % len(padding)] if padding else 0
+        if pad:
+            pieces.append((b"#" * pad + text[a:b] + b"%" * pad, pad, pad + b - a))
+        else:
+            pieces.append(text[a:b])
+    return pieces
+
+
+def _texts() -> st.SearchStrategy[str]:
+    raw = st.binary(max_size=400)
+    canonical = raw.map(lambda data: base64.b64encode(data).decode())
+    return st.one_of(
+        canonical,
+        canonical.map(lambda text: text.rstrip("=")),
+        raw.map(lambda data: base64.urlsafe_b64encode(data).decode()),
+        canonical.map(lambda text: "data:image/webp;base64," + text),
+        canonical.map(lambda text: "\n".join(text[i : i + 76] for i in range(0, len(text), 76))),
+        st.tuples(canonical, st.integers(0, 500), st.sampled_from(list(" =-_!é\r\n\x00A"))).map(
+            lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]
+        ),
+        st.text(alphabet="ABCDab01+/=-_ \n", max_size=40),
+        st.sampled_from(["", "QR==", "A", "====", " QUFB", "QUFB ", "data:,QUFB"]),
+    )
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    text=_texts(),
+    cuts=st.lists(st.integers(0, 800), max_size=8),
+    padding=st.lists(st.integers(0, 3), max_size=3),
+)
+def test_pieces_read_as_the_joined_text(
+    text: str, cuts: list[int], padding: list[int], mode: str
+) -> None:
+    encoded = text.encode("utf-8")
+    pieces = _cut(encoded, cuts, padding)
+    whole = ImageData.from_base64(encoded)
+
+    def fresh() -> ImageData:
+        return ImageData.from_base64_pieces(pieces)
+
+    image = fresh()
+    assert image.arrived_as_base64
+    assert image.declared_mime_type == whole.declared_mime_type
+    assert image.nbytes == whole.nbytes
+    for n in (0, 1, 3, 16, 100):
+        assert image.head(n) == whole.head(n), n
+        assert image.tail(n) == whole.tail(n), n
+    assert _outcome(image.b64_bytes) == _outcome(whole.b64_bytes)
+    assert _outcome(lambda: fresh().b64) == _outcome(lambda: whole.b64)
+    assert _outcome(lambda: image.data) == _outcome(lambda: whole.data)
+    assert _outcome(lambda: image.data) == _outcome(lambda: whole.data)  # again: same outcome
+    if _outcome(lambda: whole.data)[0] == "ok":
+        assert not image.arrived_as_base64
+        assert image == whole and hash(image) == hash(whole)
+    # After a decode (good or bad) the rest still reads the same.
+    assert image.nbytes == whole.nbytes
+    assert image.head(16) == whole.head(16) and image.tail(16) == whole.tail(16)
+    again = pickle.loads(pickle.dumps(fresh()))
+    assert _outcome(lambda: again.data) == _outcome(lambda: whole.data)
+
+
+def test_large_canonical_image_in_many_pieces(mode: str) -> None:
+    raw = os.urandom(1_000_003)
+    text = base64.b64encode(raw)
+    cuts = sorted({int.from_bytes(os.urandom(3), "big") % len(text) for _ in range(50)})
+    image = ImageData.from_base64_pieces(_cut(text, cuts, [0, 2]), "image/png")
+    assert image.nbytes == len(raw)
+    assert image.head(16) == raw[:16] and image.tail(16) == raw[-16:]
+    assert image.b64_bytes() == text
+    assert image.data == raw
+    assert image.b64 == text.decode()
+
+
+def test_one_large_reference_decodes_without_slicing(mode: str) -> None:
+    raw = os.urandom(600_001)
+    body = b'{"b64_json":"' + base64.b64encode(raw) + b'"}'
+    image = ImageData.from_base64_pieces([(body, 13, len(body) - 2)])
+    assert image.data == raw
+
+
+def test_decoding_lets_each_piece_go() -> None:
+    # 4 MB of base64 in 64 pieces decodes to 3 MB: the peak must stay far
+    # below holding both (7 MB), since each piece goes once decoded.
+    raw = os.urandom(3 * 2**20)
+    text = base64.b64encode(raw)
+    step = len(text) // 64
+    pieces = [text[i : i + step] for i in range(0, len(text), step)]
+    del text
+    image = ImageData.from_base64_pieces(pieces)
+    del pieces
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        data = image.data
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert data == raw
+    assert peak < len(raw) + 2**20, peak
+
+
+def test_bad_piece_bounds_are_refused() -> None:
+    with pytest.raises(ValueError, match="outside"):
+        ImageData.from_base64_pieces([(b"QUFB", 2, 9)])
