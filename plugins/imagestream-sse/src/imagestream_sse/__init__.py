@@ -17,5 +17,6 @@ from __future__ import annotations
 from . import defaults
 from ._decoder import SSEDecoder
 from ._event import ServerSentEvent
+from ._sink import DataSink, DataSinkFactory
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "defaults"]
+__all__ = ["DataSink", "DataSinkFactory", "SSEDecoder", "ServerSentEvent", "defaults"]

@@ -21,6 +21,10 @@ events alike:
   first slicing off the field name. Splitting the decoded run on ``"\\n"``
   gives the same text as decoding each line alone, because LF can never be
   part of a multi-byte UTF-8 sequence, so a decode error cannot straddle it.
+* With a ``data_sink``, a ``data`` line that reaches ``data_sink_min_bytes``
+  is not buffered at all: its bytes go to the sink as they arrive, as
+  references to the chunks fed, and the event carries the text the sink
+  returns for it (see :mod:`imagestream_sse._sink`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from imagestream.errors import ConfigurationError, DecoderLimitError, StreamTrun
 
 from . import defaults
 from ._event import ServerSentEvent, make_event
+from ._sink import DataSink, DataSinkFactory
 
 __all__ = ["SSEDecoder"]
 
@@ -119,10 +124,18 @@ class SSEDecoder:
         last_event_id: The last event ID to start from, e.g. the one a previous
             connection reached, when this decoder reads the stream that
             resumes it. It is what events carry until an ``id`` field arrives.
+        data_sink: Called for each ``data`` line of at least
+            ``data_sink_min_bytes`` (all of it ASCII) to make a
+            :class:`~imagestream_sse.DataSink` that takes the line's value as
+            it arrives, so the decoder neither buffers nor decodes it; the
+            event's data holds what the sink's ``close()`` returns in its
+            place. The limits still count the value's own bytes.
+        data_sink_min_bytes: How long a ``data`` line must be to go to the sink.
 
     Raises:
-        ConfigurationError: A limit is not a positive int, or
-            ``last_event_id`` contains U+0000 (which no ``id`` field can set).
+        ConfigurationError: A limit is not a positive int, ``data_sink`` is
+            not callable, or ``last_event_id`` contains U+0000 (which no
+            ``id`` field can set).
     """
 
     __slots__ = (
@@ -143,8 +156,14 @@ class SSEDecoder:
         "_pending",
         "_pending_cap",
         "_pending_len",
+        "_pending_start",
         "_received",
         "_retry",
+        "_sink",
+        "_sink_factory",
+        "_sink_min",
+        "_sink_prefix",
+        "_sink_ready",
         "_skip_lf",
         "_strict_eof",
     )
@@ -157,17 +176,27 @@ class SSEDecoder:
         max_buffer_bytes: int = defaults.MAX_BUFFER_BYTES,
         strict_eof: bool = defaults.STRICT_EOF,
         last_event_id: str = "",
+        data_sink: DataSinkFactory | None = None,
+        data_sink_min_bytes: int = defaults.DATA_SINK_MIN_BYTES,
     ) -> None:
         self._max_line = _check_limit("max_line_bytes", max_line_bytes)
         self._max_event = _check_limit("max_event_bytes", max_event_bytes)
         self._max_buffer = _check_limit("max_buffer_bytes", max_buffer_bytes)
         if "\0" in last_event_id:
             raise ConfigurationError("last_event_id cannot contain U+0000")
+        if data_sink is not None and not callable(data_sink):
+            raise ConfigurationError(f"data_sink must be callable, got {data_sink!r}")
         self._strict_eof = bool(strict_eof)
+        self._sink_factory = data_sink
+        self._sink_min = _check_limit("data_sink_min_bytes", data_sink_min_bytes)
+        self._sink: DataSink | None = None  # the sink taking the unfinished line, if one is
+        self._sink_prefix = b""  # the line's bytes before the value ("data:" or "data: ")
+        self._sink_ready = data_sink is not None  # the unfinished line may still go to a sink
 
         # Byte-level state.
         self._received = 0  # bytes fed so far: the stream offset errors report
         self._pending: list[bytes] = []  # pieces of the line not yet ended
+        self._pending_start = 0  # where the line starts in the first piece (a chunk's tail)
         self._pending_len = 0
         self._at_start = True  # the leading-BOM question is not settled yet
         self._head = b""  # first bytes held while they could still be a BOM
@@ -243,34 +272,49 @@ class SSEDecoder:
 
         if _LF not in data:
             # The middle of a line: keep the chunk itself, copy nothing.
-            self._pending.append(data)
+            if self._sink is None or not self._sink_take(data, len(data)):
+                self._pending.append(data)
             self._pending_len += len(data)
             if self._pending_len > self._pending_cap:
                 self._fail_pending()
+            if self._sink_ready and self._pending_len >= self._sink_min:
+                self._open_sink()
             return []
         last = data.rfind(b"\n")
 
         events: list[ServerSentEvent] = []
         start = 0
-        if self._pending:
+        if self._pending or self._sink is not None:
             start = data.find(b"\n")
-            if self._pending_len + start > self._max_line:
-                self._fail_line(self._pending_len + start)
-            self._pending.append(data[:start])
-            line = b"".join(self._pending)
-            self._pending.clear()
+            size = self._pending_len + start
+            if size > self._max_line:
+                self._fail_line(size)
+            if self._sink is not None:
+                taken = self._sink_take(data, start)
+            else:
+                taken = self._sink_ready and size >= self._sink_min and self._open_sink(data, start)
+            if taken:
+                self._close_sink(size, events)
+            else:
+                self._pending.append(data[:start])
+                self._long_line(self._joined(), events)
+            self._pending = []
             self._pending_len = 0
-            self._long_line(line, events)
+            self._sink_ready = self._sink_factory is not None
             start += 1
         if start <= last:
             if last - start > self._max_line:
                 self._check_line_lengths(data, start, last)
-            # One decode for every complete line of the chunk.
-            self._text(str(memoryview(data)[start:last], "utf-8", "replace"), events)
+            if self._sink_factory is not None and last - start >= self._sink_min:
+                self._lines_with_sinks(data, start, last, events)
+            else:
+                # One decode for every complete line of the chunk.
+                self._text(str(memoryview(data)[start:last], "utf-8", "replace"), events)
         if last + 1 < len(data):
-            tail = data[last + 1 :]
-            self._pending.append(tail)
-            self._pending_len = len(tail)
+            # The unfinished line: the chunk itself, not a copy of its tail.
+            self._pending.append(data)
+            self._pending_start = last + 1
+            self._pending_len = len(data) - last - 1
         self._pending_cap = min(self._max_line, self._max_buffer - self._data_size)
         if self._pending_len > self._pending_cap:
             self._fail_pending()
@@ -300,7 +344,9 @@ class SSEDecoder:
         if self._closed:
             return []
         reason = ""
-        partial = self._head or (self._pending[0] if self._pending else b"")
+        partial = self._head or self._sink_prefix
+        if self._pending and not partial:
+            partial = self._pending[0][self._pending_start :]
         if partial and partial[0] != _COLON:
             size = len(self._head) + self._pending_len
             reason = f"inside a line ({size} bytes with no line end)"
@@ -505,6 +551,116 @@ class SSEDecoder:
             # Short fields: reuse the text path rather than repeat its rules.
             self._lines([str(line, "utf-8", "replace")], False, events)
 
+    def _joined(self) -> bytes:
+        """The pending pieces as one line (the first from where the line starts in it)."""
+        pieces: list[bytes | memoryview] = list(self._pending)
+        if self._pending_start:
+            pieces[0] = memoryview(pieces[0])[self._pending_start :]
+            self._pending_start = 0
+        return b"".join(pieces)
+
+    # ------------------------------------------------------------ data sink
+
+    def _open_sink(self, data: bytes = b"", end: int = 0) -> bool:
+        """Hand the unfinished line (and ``data[:end]``, its next bytes) to a new sink.
+
+        Only a ``data`` line whose bytes are all ASCII goes; otherwise the
+        line stays with the decoder (``False``) and is not looked at again.
+        """
+        self._sink_ready = False
+        pieces = [(piece, 0, len(piece)) for piece in self._pending]
+        if self._pending_start:
+            first = pieces[0][0]
+            pieces[0] = (first, self._pending_start, len(first))
+        if end:
+            pieces.append((data, 0, end))
+        head = b"".join(piece[start : min(stop, start + 6)] for piece, start, stop in pieces[:6])
+        if not head.startswith(b"data:") or not all(
+            piece.isascii() or piece[start:stop].isascii() for piece, start, stop in pieces
+        ):
+            return False
+        assert self._sink_factory is not None
+        sink = self._sink_factory()
+        skip = 6 if head.startswith(b"data: ") else 5
+        self._sink_prefix = head[:skip]
+        for piece, start, stop in pieces:
+            if skip >= stop - start:
+                skip -= stop - start
+                continue
+            sink.write(piece, start + skip, stop)
+            skip = 0
+        self._sink = sink
+        self._pending = []
+        self._pending_start = 0
+        return True
+
+    def _sink_take(self, data: bytes, end: int) -> bool:
+        """Give ``data[:end]`` to the sink; False (the sink given up) if it is not ASCII."""
+        sink = self._sink
+        assert sink is not None
+        if data.isascii() or data[:end].isascii():
+            sink.write(data, 0, end)
+            return True
+        # The line goes back to the decoder, bytes as they came.
+        self._pending = [self._sink_prefix + sink.abort()]
+        self._sink = None
+        self._sink_prefix = b""
+        return False
+
+    def _close_sink(self, size: int, events: list[ServerSentEvent]) -> None:
+        """The line the sink took ended after ``size`` bytes: its stand-in joins the data buffer."""
+        sink = self._sink
+        assert sink is not None
+        self._sink = None
+        value = sink.close()
+        size -= len(self._sink_prefix)
+        self._sink_prefix = b""
+        self._open = True
+        # All ASCII: the value's UTF-8 size is its length.
+        self._data_size += size + (1 if self._data_parts else 0)
+        if self._data_size > self._data_cap:
+            self._fail_data(self._data_size)
+        self._data_parts.append(value)
+
+    def _lines_with_sinks(
+        self, data: bytes, start: int, last: int, events: list[ServerSentEvent]
+    ) -> None:
+        """Complete lines ``data[start:last]``: long ``data`` lines to sinks, the rest as text.
+
+        A line is long when no LF comes within ``data_sink_min_bytes`` of its
+        start; ``rfind`` over such windows skips a run of short lines a window
+        at a time, so short lines cost no per-line step here.
+        """
+        window = self._sink_min
+        text_from = start
+        position = start
+        ascii_only: bool | None = None
+        while last - position >= window:
+            lf = data.rfind(b"\n", position, position + window)
+            if lf >= 0:
+                position = lf + 1
+                continue
+            end = data.find(b"\n", position + window)
+            if data.startswith(b"data:", position):
+                if ascii_only is None:
+                    ascii_only = data.isascii()
+                if ascii_only:
+                    if position > text_from:
+                        self._text(
+                            str(memoryview(data)[text_from : position - 1], "utf-8", "replace"),
+                            events,
+                        )
+                    value = position + (6 if data.startswith(b"data: ", position) else 5)
+                    assert self._sink_factory is not None
+                    self._sink = self._sink_factory()
+                    self._sink_prefix = data[position:value]
+                    self._sink.write(data, value, end)
+                    self._close_sink(end - position, events)
+                    text_from = end + 1
+            position = end + 1
+        if text_from <= last:
+            self._text(str(memoryview(data)[text_from:last], "utf-8", "replace"), events)
+
     def _check_line_lengths(self, data: bytes, start: int, last: int) -> None:
         """Check each line of ``data[start:last]`` against ``max_line_bytes``.
 
@@ -521,7 +677,11 @@ class SSEDecoder:
         """Mark the decoder finished and drop what it holds."""
         self._closed = self._guard = True
         self._pending = []
+        self._pending_start = 0
         self._pending_len = 0
+        self._sink = None
+        self._sink_prefix = b""
+        self._sink_ready = False
         self._head = b""
         self._data_parts = []
         self._data_size = 0

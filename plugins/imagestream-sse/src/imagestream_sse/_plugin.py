@@ -16,7 +16,15 @@ from ._decoder import SSEDecoder
 
 __all__ = ["make_decoder", "register_decoders"]
 
-OPTIONS = ("last_event_id", "max_buffer_bytes", "max_event_bytes", "max_line_bytes", "strict_eof")
+OPTIONS = (
+    "data_sink",
+    "data_sink_min_bytes",
+    "last_event_id",
+    "max_buffer_bytes",
+    "max_event_bytes",
+    "max_line_bytes",
+    "strict_eof",
+)
 """The keyword arguments :class:`SSEDecoder` accepts."""
 
 

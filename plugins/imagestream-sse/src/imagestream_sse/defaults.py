@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["MAX_BUFFER_BYTES", "MAX_EVENT_BYTES", "MAX_LINE_BYTES", "STRICT_EOF"]
+__all__ = [
+    "DATA_SINK_MIN_BYTES",
+    "MAX_BUFFER_BYTES",
+    "MAX_EVENT_BYTES",
+    "MAX_LINE_BYTES",
+    "STRICT_EOF",
+]
 
 MAX_LINE_BYTES: Final = 64 * 2**20
 """Longest accepted line, in bytes, not counting its line end (64 MiB)."""
@@ -27,3 +33,10 @@ by a line at the line limit before the blank line that dispatches it.
 
 STRICT_EOF: Final = True
 """Whether :meth:`~imagestream_sse.SSEDecoder.close` raises on a truncated stream."""
+
+DATA_SINK_MIN_BYTES: Final = 16 * 2**10
+"""How long a ``data`` line grows before it goes to the ``data_sink`` (16 KiB), when there is one.
+
+Shorter lines are decoded as text with their neighbours, which is cheaper
+than a sink for anything but a large value.
+"""
