@@ -50,6 +50,22 @@ def tiny_model(torch: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def family_model(torch: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``family_model("sd3")``, ``family_model("flux")``: a folder holding that tiny pipeline."""
+    from imagestream_diffusers.tiny import save_tiny_pipeline
+
+    made: dict[str, Path] = {}
+
+    def folder(kind: str) -> Path:
+        if kind not in made:
+            target = tmp_path_factory.mktemp(f"tiny-{kind}") / f"tiny-{kind}"
+            made[kind] = save_tiny_pipeline(target, kind=kind).resolve()
+        return made[kind]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
 def unconditional_model(torch: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a pipeline that draws without a prompt (DDPM): not supported."""
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel

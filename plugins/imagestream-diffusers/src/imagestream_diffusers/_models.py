@@ -45,6 +45,7 @@ class ModelSource:
         local_files_only: True unless downloads are allowed.
         class_name: The pipeline class ``model_index.json`` names, when read.
         folder: The folder the files are in, when they are on disk already.
+        absent: The parts ``model_index.json`` lists as absent.
     """
 
     name: str
@@ -53,6 +54,7 @@ class ModelSource:
     local_files_only: bool
     class_name: str | None
     folder: Path | None
+    absent: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -92,14 +94,33 @@ def cached_snapshot(repo_id: str, cache_dir: Path, revision: str = "main") -> Pa
     return None
 
 
-def pipeline_class_name(folder: Path) -> str | None:
-    """The ``_class_name`` of ``folder/model_index.json``; ``None`` if unreadable."""
+def _model_index(folder: Path) -> dict[str, object]:
     try:
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    name = index.get("_class_name") if isinstance(index, dict) else None
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
+def pipeline_class_name(folder: Path) -> str | None:
+    """The ``_class_name`` of ``folder/model_index.json``; ``None`` if unreadable."""
+    name = _model_index(folder).get("_class_name")
     return name if isinstance(name, str) else None
+
+
+def absent_components(folder: Path) -> tuple[str, ...]:
+    """The parts ``model_index.json`` lists as absent (``[null, null]``).
+
+    A pipeline saved without one (SD3 without its T5 encoder, say) loads only
+    when ``from_pretrained`` is told so with ``part=None``.
+    """
+    return tuple(
+        sorted(
+            name
+            for name, value in _model_index(folder).items()
+            if not name.startswith("_") and value == [None, None]
+        )
+    )
 
 
 def _looks_like_a_path(name: str) -> bool:
@@ -141,6 +162,7 @@ def locate_model(name: str, *, download: bool) -> ModelSource:
             local_files_only=True,
             class_name=pipeline_class_name(folder),
             folder=folder,
+            absent=absent_components(folder),
         )
     if _looks_like_a_path(name) or not _REPO_ID.fullmatch(name):
         raise ConfigurationError(
@@ -172,4 +194,5 @@ def locate_model(name: str, *, download: bool) -> ModelSource:
         local_files_only=not download or downloads_disabled(),
         class_name=pipeline_class_name(snapshot) if snapshot is not None else None,
         folder=snapshot,
+        absent=absent_components(snapshot) if snapshot is not None else (),
     )

@@ -128,6 +128,11 @@ class DiffusersProvider(Provider):
             "min": 1,
             "max": 100,
         },
+        "pipeline_args": {
+            "type": "mapping",
+            "description": "more keyword arguments of the pipeline's call, checked against it "
+            "(max_sequence_length, true_cfg_scale, clip_skip, eta, ...)",
+        },
         "image": {
             "type": "input",
             "description": "image-to-image: the starting picture (PNG, JPEG or WebP)",

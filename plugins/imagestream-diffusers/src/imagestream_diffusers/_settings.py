@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Collection
-from typing import Final
+from collections.abc import Collection, Mapping
+from typing import Any, Final
 
 import attrs
 
@@ -74,6 +74,7 @@ class Settings:
     image: InputImage | None
     strength: float | None
     output_format: str
+    pipeline_args: Mapping[str, Any] = attrs.field(factory=dict)
 
     def seed_of(self, sample: int) -> int:
         """The seed of image ``sample`` of the batch: the request's seed plus ``sample``."""
@@ -118,6 +119,7 @@ def read_settings(request: ImageRequest, known: Collection[str]) -> tuple[ImageR
             "negative prompt given twice, differently", hint="give negative_prompt once"
         )
     negative = request.negative_prompt or negative
+    pipeline_args = dict(options.mapping("pipeline_args") or {})
     raw_image = options.raw("image")
     image = None if raw_image is None else load_input_image(raw_image, "image", provider=PROVIDER)
     if strength is not None and image is None:
@@ -178,6 +180,7 @@ def read_settings(request: ImageRequest, known: Collection[str]) -> tuple[ImageR
         image=image,
         strength=strength,
         output_format=output_format,
+        pipeline_args=pipeline_args,
     )
     request = attrs.evolve(
         request, model=model, seed=seed, output_format=output_format, negative_prompt=negative

@@ -335,6 +335,7 @@ def load_pipeline(settings: Settings, device: str, dtype: str) -> Loaded:
             local_files_only=source.local_files_only,
             cache_dir=source.cache_dir,
             variant=settings.variant,
+            **dict.fromkeys(source.absent),
             # Without accelerate diffusers loads the plain way anyway; saying so
             # spares every first run its warning.
             **({} if importlib.util.find_spec("accelerate") else {"low_cpu_mem_usage": False}),
@@ -539,6 +540,27 @@ def _pil_image(settings: Settings, size: tuple[int, int] | None) -> Any:
     return picture
 
 
+# The pipeline's arguments the provider sets itself, with the setting to use instead.
+_MANAGED: Final[dict[str, str | None]] = {
+    "prompt": "the request's prompt",
+    "negative_prompt": "the request's negative_prompt, or -o negative_prompt",
+    "num_inference_steps": "the request's steps (--steps)",
+    "guidance_scale": "-o guidance_scale",
+    "strength": "-o strength",
+    "image": "-o image",
+    "height": "the request's size (--size)",
+    "width": "the request's size (--size)",
+    "generator": "the request's seed (--seed)",
+    "num_images_per_prompt": "the request's n (-n)",
+    "output_type": None,
+    "return_dict": None,
+    "callback": None,
+    "callback_steps": None,
+    "callback_on_step_end": None,
+    "callback_on_step_end_tensor_inputs": None,
+}
+
+
 def _call_arguments(
     pipe: Any, settings: Settings, loaded: Loaded
 ) -> tuple[dict[str, Any], tuple[int, int] | None]:
@@ -554,6 +576,22 @@ def _call_arguments(
             raise ValidationError(f"{PROVIDER}: {cls} takes no {what}")
         arguments[name] = value
 
+    for name, value in settings.pipeline_args.items():
+        if name in _MANAGED:
+            raise ConfigurationError(
+                f"{PROVIDER}: pipeline_args may not set {name}",
+                hint=_MANAGED[name] or "the provider sets it",
+            )
+        if name not in parameters:
+            from imagestream.provider import did_you_mean
+
+            guess = did_you_mean(name, [p for p in parameters if p not in _MANAGED])
+            raise ConfigurationError(
+                f"{PROVIDER}: {cls} takes no {name}"
+                + (f" (did you mean {guess!r}?)" if guess else ""),
+                hint="pipeline_args are passed to the pipeline's call as they are",
+            )
+        arguments[name] = value
     give("negative_prompt", settings.negative_prompt, "negative prompt")
     give("num_inference_steps", settings.steps, "steps")
     give("guidance_scale", settings.guidance_scale, "guidance_scale")
