@@ -24,6 +24,8 @@ from aiohttp import web
 
 import imagestream
 from imagestream import HttpClient, ImageData, ImageFinal, Pipeline, TextDelta
+from imagestream._retry import RetryPolicy
+from imagestream.errors import APITimeoutError
 from imagestream.provider import Chunk, ImageRequest, Provider, RunContext
 from imagestream.testing import PluginHarness, make_png
 
@@ -50,6 +52,8 @@ class Counts:
 
 
 Crowd = Callable[[bytes], Awaitable[tuple[str, Counts]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[str]]
 
 
 @pytest.fixture
@@ -245,3 +249,69 @@ async def test_openai_streams_hundreds_at_once_through_stream(
     assert counts.most_open == CROWD
     assert len(counts.ports) == CROWD
     assert len(sessions_made) == 1
+
+
+# -- beyond the limit: a queue, not a timeout ---------------------------------------
+
+NO_RETRY = RetryPolicy(max_retries=0)
+
+
+async def test_requests_beyond_the_limit_wait_for_a_slot_without_timing_out(serve: Serve) -> None:
+    """aiohttp counts the wait for a free connection as connecting: not here."""
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(1.0)  # five connect timeouts: every queued request waits longer
+        return web.Response(text="ok")
+
+    base_url = await serve(slow)
+    client = HttpClient(max_connections=2, connect_timeout=0.2, retry=NO_RETRY)
+
+    async def one() -> bytes:
+        response = await client.send("GET", f"{base_url}/", provider="test")
+        return await client.read_body(response, provider="test")
+
+    try:
+        assert await asyncio.gather(*(one() for _ in range(5))) == [b"ok"] * 5
+    finally:
+        await client.close()
+
+
+async def test_a_name_lookup_that_hangs_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the pool wait left unbounded, the connect timeout still bounds the lookup."""
+
+    async def hang(self: object, host: str, port: int = 0, family: int = 0) -> list[Any]:
+        await asyncio.sleep(3600)
+        return []
+
+    monkeypatch.setattr(aiohttp.DefaultResolver, "resolve", hang)
+    client = HttpClient(connect_timeout=0.2, retry=NO_RETRY)
+    try:
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(
+                client.send("GET", "http://never-answers.invalid/", provider="test"), 30
+            )
+    finally:
+        await client.close()
+
+
+async def test_a_tls_handshake_that_hangs_times_out() -> None:
+    """The TCP and TLS handshake of a new connection are bounded by the connect timeout."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accepts, then never says a word
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = HttpClient(connect_timeout=0.2, retry=NO_RETRY)
+    try:
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(
+                client.send("GET", f"https://127.0.0.1:{port}/", provider="test"), 30
+            )
+    finally:
+        await client.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

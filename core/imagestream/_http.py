@@ -20,8 +20,9 @@ import functools
 import json
 import logging
 import os
+import socket
 import weakref
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _defaults
@@ -42,6 +43,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     import aiohttp
+    from aiohttp.abc import AbstractResolver
 
 __all__ = ["ErrorParser", "HttpClient", "error_for_status"]
 
@@ -75,7 +77,9 @@ class HttpClient:
     first use; closing it closes every connection it opened.
 
     Args:
-        connect_timeout: Seconds to connect.
+        connect_timeout: Seconds to look up a host name, and to open a new
+            connection (TCP and TLS). Waiting for a free connection while
+            ``max_connections`` are in use is not counted: that is a queue.
         stall_timeout: Seconds without data before a read fails.
         retry: The retry policy.
         max_connections: Connections open at once, across all hosts; ``0``
@@ -99,6 +103,7 @@ class HttpClient:
             max_connections if max_connections is not None else _defaults.max_connections()
         )
         self._session: aiohttp.ClientSession | None = None
+        self._resolver: AbstractResolver | None = None
         # The stall timeout each open response was sent with, for error messages.
         self._stall_for: weakref.WeakKeyDictionary[aiohttp.ClientResponse, float] = (
             weakref.WeakKeyDictionary()
@@ -115,18 +120,33 @@ class HttpClient:
         if self._session is None or self._session.closed:
             import aiohttp
 
-            timeout = aiohttp.ClientTimeout(
-                total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout
-            )
             # auto_decompress stays on: providers may gzip JSON bodies.
             # trust_env makes aiohttp look up a proxy and ~/.netrc in a worker
             # thread on every request (and a netrc entry for the API host
             # clashes with the Authorization header): only when a proxy is set.
-            connector = aiohttp.TCPConnector(limit=self.max_connections)
+            self._resolver = _bounded_resolver(self.connect_timeout)
+            connector = aiohttp.TCPConnector(limit=self.max_connections, resolver=self._resolver)
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, trust_env=proxy_configured()
+                connector=connector, timeout=self._timeout(None), trust_env=proxy_configured()
             )
         return self._session
+
+    def _timeout(self, read_timeout: float | None) -> aiohttp.ClientTimeout:
+        """Timeouts for connecting, and ``read_timeout`` between two reads.
+
+        aiohttp's ``connect`` timeout also counts the wait for a free slot
+        when ``max_connections`` are in use, so a stream queued behind
+        hundreds of others would fail as a "connect timeout" (and burn its
+        retries) although nothing is wrong. It is left unset: the wait for a
+        slot is a queue, as long as it takes; ``sock_connect`` bounds the TCP
+        and TLS handshake of each new connection, and the resolver bounds the
+        name lookup (:func:`_bounded_resolver`).
+        """
+        import aiohttp
+
+        return aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=self.connect_timeout, sock_read=read_timeout
+        )
 
     @property
     def closed(self) -> bool:
@@ -142,6 +162,9 @@ class HttpClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        if self._resolver is not None:  # the connector closes only a resolver it made
+            await self._resolver.close()
+            self._resolver = None
 
     async def send(
         self,
@@ -182,12 +205,7 @@ class HttpClient:
         policy = retry or self.retry
         parse = parse_error or _default_parser(provider)
         read_timeout = stall_timeout if stall_timeout is not None else self.stall_timeout
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self.connect_timeout,
-            sock_connect=self.connect_timeout,
-            sock_read=read_timeout,
-        )
+        timeout = self._timeout(read_timeout)
         attempt = 0
         while True:
             attempt += 1
@@ -305,6 +323,41 @@ class HttpClient:
                 )
             pieces.append(piece)
         return b"".join(pieces)
+
+
+def _bounded_resolver(timeout: float) -> AbstractResolver:
+    """aiohttp's default resolver, each lookup cut off after ``timeout`` seconds.
+
+    With the connect timeout unset (see :meth:`HttpClient._timeout`) nothing
+    else would bound a name lookup. A lookup that takes too long raises
+    ``TimeoutError``, which aiohttp passes on and :meth:`HttpClient.send`
+    reports as :class:`~imagestream.APITimeoutError`. An address given as an
+    IP is never looked up.
+    """
+    return _bounded_resolver_class()(timeout)
+
+
+@functools.cache
+def _bounded_resolver_class() -> Callable[[float], AbstractResolver]:
+    # Defined on first use: importing this module must not import aiohttp.
+    import aiohttp
+    from aiohttp.abc import AbstractResolver, ResolveResult
+
+    class BoundedResolver(AbstractResolver):
+        def __init__(self, timeout: float) -> None:
+            self._timeout = timeout
+            self._inner = aiohttp.DefaultResolver()
+
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            async with asyncio.timeout(self._timeout):
+                return await self._inner.resolve(host, port, family)
+
+        async def close(self) -> None:
+            await self._inner.close()
+
+    return BoundedResolver
 
 
 @functools.cache
