@@ -31,6 +31,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, Final, NoReturn
 
 import attrs
@@ -323,23 +324,47 @@ def _dtype_keyword(version: str) -> str:
     return "dtype" if release >= (0, 42) else "torch_dtype"
 
 
+@contextlib.contextmanager
+def _quiet_loading(quiet: bool) -> Iterator[None]:
+    """diffusers' and transformers' loading bars off while ``quiet`` (imagestream shows progress).
+
+    Only for loads from disk: a download keeps its progress bars.
+    """
+    silenced: list[Any] = []
+    if quiet:
+        for name in ("diffusers.utils.logging", "transformers.utils.logging"):
+            try:
+                module = _import(name)
+                if module.is_progress_bar_enabled():
+                    module.disable_progress_bar()
+                    silenced.append(module)
+            except (ImportError, AttributeError):  # pragma: no cover - other versions
+                continue
+    try:
+        yield
+    finally:
+        for module in silenced:
+            module.enable_progress_bar()
+
+
 def load_pipeline(settings: Settings, device: str, dtype: str) -> Loaded:
     """Load the model with ``from_pretrained`` (the path users take) and move it to ``device``."""
     torch = _import("torch")
     diffusers = _import("diffusers")
     source = settings.source
     try:
-        pipe = diffusers.DiffusionPipeline.from_pretrained(
-            source.location,
-            **{_dtype_keyword(diffusers.__version__): getattr(torch, dtype)},
-            local_files_only=source.local_files_only,
-            cache_dir=source.cache_dir,
-            variant=settings.variant,
-            **dict.fromkeys(source.absent),
-            # Without accelerate diffusers loads the plain way anyway; saying so
-            # spares every first run its warning.
-            **({} if importlib.util.find_spec("accelerate") else {"low_cpu_mem_usage": False}),
-        )
+        with _quiet_loading(source.local_files_only):
+            pipe = diffusers.DiffusionPipeline.from_pretrained(
+                source.location,
+                **{_dtype_keyword(diffusers.__version__): getattr(torch, dtype)},
+                local_files_only=source.local_files_only,
+                cache_dir=source.cache_dir,
+                variant=settings.variant,
+                **dict.fromkeys(source.absent),
+                # Without accelerate diffusers loads the plain way anyway; saying
+                # so spares every first run its warning.
+                **({} if importlib.util.find_spec("accelerate") else {"low_cpu_mem_usage": False}),
+            )
     except ImportError as exc:
         raise ConfigurationError(
             f"{PROVIDER}: {source.name} needs a package that is not installed: {_first_line(exc)}",
