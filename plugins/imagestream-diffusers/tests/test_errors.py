@@ -205,6 +205,16 @@ async def test_a_negative_prompt_as_a_field_or_an_option(
         await run(pipeline, model, negative_prompt="a", options={"negative_prompt": "b"})
 
 
+async def test_a_missing_library(
+    pipeline: imagestream.Pipeline, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if not installed
+    with pytest.raises(imagestream.ConfigurationError) as caught:
+        await run(pipeline, str(tiny_model))
+    assert "transformers is not installed" in caught.value.message
+    assert "README" in (caught.value.hint or "")
+
+
 # -- out of memory ------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ import inspect
 import io
 import os
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -657,12 +658,12 @@ def _translate(error: BaseException, stepped: bool) -> BaseException:
     """The typed error for what a run raised."""
     if isinstance(error, ImagestreamError):
         return error
-    torch = _import("torch")
+    torch = sys.modules.get("torch")
     oom = tuple(
         kind
         for kind in (
             getattr(torch, "OutOfMemoryError", None),
-            getattr(torch.cuda, "OutOfMemoryError", None),
+            getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None),
         )
         if isinstance(kind, type)
     )
@@ -703,10 +704,25 @@ def run_generation(settings: Settings, channel: Channel, cache: PipelineCache) -
         channel.close()
 
 
+def _libraries() -> Any:
+    """torch (diffusers and transformers checked too), or a ConfigurationError saying what to install."""
+    try:
+        torch = _import("torch")
+        _import("diffusers")
+        _import("transformers")
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{PROVIDER}: {exc.name or 'a library'} is not installed ({_first_line(exc)})",
+            hint="install torch for your machine first (CPU, CUDA or Apple silicon: see "
+            "imagestream-diffusers' README), then pip install diffusers transformers",
+        ) from exc
+    return torch
+
+
 def _generate(
     settings: Settings, channel: Channel, cache: PipelineCache, progress: _Progress
 ) -> None:
-    torch = _import("torch")
+    torch = _libraries()
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device, settings.source.class_name)
     lock = device_lock(device)
