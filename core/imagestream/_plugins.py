@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import threading
 import warnings
@@ -157,6 +158,7 @@ class PluginManager(pluggy.PluginManager):
         self.strict = strict
         self.infos: dict[str, PluginInfo] = {}
         self.registry = Registry(self)
+        self._deferred: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         if _truthy("IMAGESTREAM_TRACE_PLUGINS"):
             self.trace.root.setwriter(sys.stderr.write)
             self.enable_tracing()
@@ -252,6 +254,44 @@ class PluginManager(pluggy.PluginManager):
                 builtin=True,
             )
 
+    def defer_builtins(
+        self, names: Iterable[str] = BUILTIN_PLUGINS, disabled: Iterable[str] = ()
+    ) -> None:
+        """Leave the built-ins out for now: :meth:`add_deferred_builtins` adds them.
+
+        Call it first, as :meth:`add_builtins` would be.
+        """
+        self._deferred = (tuple(names), tuple(disabled))
+
+    @property
+    def builtins_deferred(self) -> bool:
+        """True while built-ins left out by :meth:`defer_builtins` are still to be added."""
+        return self._deferred is not None
+
+    def add_deferred_builtins(self) -> None:
+        """Add the built-ins :meth:`defer_builtins` left out, as if they had been added first.
+
+        pluggy calls the last registered implementation first, and built-ins
+        are registered before installed plugins so that those win: the
+        plugins registered since are taken out and registered again after
+        the built-ins, in their order, which gives the order (and the
+        ``imagestream plugins`` listing) a manager made with its built-ins has.
+        """
+        if self._deferred is None:
+            return
+        names, disabled = self._deferred
+        self._deferred = None
+        later = [(name, plugin) for name, plugin in self.list_name_plugin() if plugin is not None]
+        for name, plugin in later:
+            self.unregister(plugin, name=name)
+        seen = self.infos
+        self.infos = {}
+        self.add_builtins(names, disabled)
+        for name, plugin in later:
+            self.register(plugin, name=name)
+        self.infos.update((name, info) for name, info in seen.items() if name not in self.infos)
+        self.registry.invalidate()
+
     def _disabled(
         self, name: str, *, builtin: bool, version: str | None = None, dist: str | None = None
     ) -> None:
@@ -270,15 +310,11 @@ class PluginManager(pluggy.PluginManager):
             allow: Only these entry point or distribution names (``None``: all).
             disabled: Names to skip.
         """
-        from importlib_metadata import entry_points
-
         skip = set(disabled)
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist
-            dist_name = dist.name if dist is not None else None
-            version = dist.version if dist is not None else None
+        for ep in find_entry_points(ENTRY_POINT_GROUP):
             if self.get_plugin(ep.name) is not None or ep.name in self.infos:
                 continue  # the same entry point seen twice on sys.path
+            dist_name, version = ep.distribution()
             if allow is not None and ep.name not in allow and dist_name not in allow:
                 continue
             if ep.name in skip:
@@ -303,17 +339,41 @@ _lock = threading.Lock()
 def get_plugin_manager() -> PluginManager:
     """The process-wide manager, created and loaded on first use."""
     global _manager
-    if _manager is None:
+    manager = _manager
+    if manager is None or manager.builtins_deferred:
         with _lock:
             if _manager is None:
                 _manager = _build_global_manager()
+            elif _manager.builtins_deferred:
+                _manager.add_deferred_builtins()
+            manager = _manager
+    return manager
+
+
+def listing_plugin_manager() -> PluginManager:
+    """The process-wide manager, for listing what plugins register: the built-ins may be missing.
+
+    ``imagestream providers`` and ``--help`` need the installed plugins'
+    registrations only, not the built-in plugins, which import the run
+    machinery: when nothing made the manager yet, it is made without them,
+    and :func:`get_plugin_manager` adds them, first in hook order, when
+    anything else needs the manager.
+    """
+    global _manager
+    if _manager is None:
+        with _lock:
+            if _manager is None:
+                _manager = _build_global_manager(builtins=False)
     return _manager
 
 
-def _build_global_manager() -> PluginManager:
+def _build_global_manager(*, builtins: bool = True) -> PluginManager:
     manager = PluginManager(strict=_truthy("IMAGESTREAM_STRICT_PLUGINS"))
     disabled = _env_list("IMAGESTREAM_DISABLE_PLUGINS") or []
-    manager.add_builtins(disabled=disabled)
+    if builtins:
+        manager.add_builtins(disabled=disabled)
+    else:
+        manager.defer_builtins(disabled=disabled)
     manager.load_entry_points(allow=_env_list("IMAGESTREAM_LOAD_PLUGINS"), disabled=disabled)
     return manager
 
@@ -351,6 +411,126 @@ def unregister_plugin(name: str) -> None:
         manager.unregister(plugin, name=name)
     manager.infos.pop(name, None)
     manager.registry.invalidate()
+
+
+# -- finding entry points ---------------------------------------------------
+#
+# What importlib.metadata does for entry points, without importing it: it
+# imports email, zipfile, csv and pathlib, a third of what listing providers
+# costs. Distributions are the *.dist-info and *.egg-info directories of the
+# sys.path directories, the first of a name winning, as importlib.metadata
+# has it; a sys.path entry that is not a directory (a zip file) is left to
+# importlib.metadata.
+
+_INFO_SUFFIXES = (".dist-info", ".egg-info")
+_ENTRY_POINT = re.compile(r"^(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+)\s*)?(?:\[.*\]\s*)?$")
+
+
+class EntryPoint:
+    """One entry point of a group: its name, what it names, and the distribution's name and version."""
+
+    def __init__(self, name: str, value: str, info: str | None = None, dist: Any = None) -> None:
+        self.name = name
+        self.value = value
+        self._info = info
+        self._dist = dist
+
+    def distribution(self) -> tuple[str | None, str | None]:
+        """The name and version of the distribution that declares it (read now)."""
+        if self._dist is not None:
+            return self._dist.name, self._dist.version
+        if self._info is None:
+            return None, None
+        headers = "METADATA" if self._info.lower().endswith(".dist-info") else "PKG-INFO"
+        fields = _headers(os.path.join(self._info, headers), ("Name", "Version"))
+        return fields.get("Name"), fields.get("Version")
+
+    def load(self) -> Any:
+        """Import the module and return the object the entry point names."""
+        match = _ENTRY_POINT.match(self.value.strip())
+        if match is None:
+            raise ValueError(f"entry point {self.name!r}: cannot read {self.value!r}")
+        target: Any = importlib.import_module(match["module"])
+        for attr in match["attr"].split(".") if match["attr"] else ():
+            target = getattr(target, attr)
+        return target
+
+
+def find_entry_points(group: str) -> list[EntryPoint]:
+    """Every entry point of ``group``, in ``sys.path`` order, as importlib.metadata finds them."""
+    found: list[EntryPoint] = []
+    seen: set[str] = set()
+    for entry in sys.path:
+        root = entry or "."
+        try:
+            children = os.listdir(root)
+        except OSError:
+            if os.path.isfile(root):
+                found += _zipped_entry_points(root, group, seen)
+            continue
+        for child in children:
+            low = child.lower()
+            if not low.endswith(_INFO_SUFFIXES):
+                continue
+            key = re.sub(r"[-_.]+", "_", low.rpartition(".")[0].partition("-")[0])
+            if key in seen:
+                continue
+            seen.add(key)
+            info = os.path.join(root, child)
+            text = _read(os.path.join(info, "entry_points.txt"))
+            found += [EntryPoint(name, value, info) for name, value in _section(text, group)]
+    return found
+
+
+def _zipped_entry_points(path: str, group: str, seen: set[str]) -> list[EntryPoint]:
+    from importlib_metadata import distributions
+
+    found = []
+    for dist in distributions(path=[path]):
+        key = re.sub(r"[-_.]+", "_", (dist.name or "").lower())
+        if key in seen:
+            continue
+        seen.add(key)
+        found += [
+            EntryPoint(ep.name, ep.value, dist=dist) for ep in dist.entry_points.select(group=group)
+        ]
+    return found
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _section(text: str, group: str) -> list[tuple[str, str]]:
+    """The ``name = value`` lines of section ``[group]`` of an ``entry_points.txt``."""
+    found = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            inside = line[1:-1].strip() == group
+        elif inside and "=" in line:
+            name, _, value = line.partition("=")
+            found.append((name.strip(), value.strip()))
+    return found
+
+
+def _headers(path: str, wanted: tuple[str, ...]) -> dict[str, str]:
+    """The first value of each ``wanted`` field in the header of a METADATA or PKG-INFO file."""
+    fields: dict[str, str] = {}
+    for line in _read(path).splitlines():
+        if not line.strip():
+            break  # the body (the long description) starts here
+        name, colon, value = line.partition(":")
+        if colon and name in wanted and name not in fields:
+            fields[name] = value.strip()
+    return fields
 
 
 def _core_version() -> str:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Required, TypedDict
 
 import attrs
 
-from ._chunks import Chunk, ImageFinal, TextDelta, Usage
-from ._keys import KeyConflictWarning, find_key, require_key
+from .errors import PluginError
 
 if TYPE_CHECKING:
+    # Imported where used: listing providers (``imagestream providers``) needs
+    # neither the chunk types nor the key readers.
+    from ._chunks import Chunk, ImageFinal, Usage
     from ._context import RunContext
     from ._request import ImageRequest, Secret
 
-__all__ = ["ModelInfo", "OptionSpec", "Prepared", "Pricing", "Provider", "ProviderResponse"]
+__all__ = [
+    "LazyProvider",
+    "ModelInfo",
+    "OptionSpec",
+    "Prepared",
+    "Pricing",
+    "Provider",
+    "ProviderResponse",
+]
 
 
 @attrs.frozen
@@ -133,6 +145,8 @@ class ProviderResponse:
         back (a gateway that ignores ``stream``) yields the same. Chunks are
         marked ``synthetic`` unless told otherwise.
         """
+        from ._chunks import TextDelta
+
         if self.text:
             yield TextDelta(self.text, synthetic=synthetic)
         for image in self.images:
@@ -170,9 +184,10 @@ class Provider:
     result). A provider that implements only :meth:`generate` is streamed by the
     core: text first, then each final image, marked ``synthetic=True``.
 
-    Keep construction cheap and import heavy libraries inside the methods:
-    providers are constructed when plugins register, even for ``--help``-like
-    commands that never generate.
+    Keep construction cheap and import heavy libraries inside the methods.
+    A plugin registers a :class:`~imagestream.provider.LazyProvider` naming
+    the class, so that the class's module is imported only when the provider
+    runs, never by ``imagestream providers`` or ``--help``.
 
     Class attributes:
         name: The provider's name (``-p NAME``), lower case.
@@ -227,11 +242,15 @@ class Provider:
         Warns with :class:`~imagestream.provider.KeyConflictWarning` when two
         variables hold different keys.
         """
+        from ._keys import find_key
+
         return find_key(request.api_key, self.key_variables, provider=self.name)
 
     def api_key(self, request: ImageRequest) -> Secret:
         """Like :meth:`find_api_key`, but a missing key raises
         :class:`~imagestream.MissingAPIKeyError` naming ``key_env``."""
+        from ._keys import require_key
+
         return require_key(request.api_key, self.key_variables, provider=self.name)
 
     def concurrency_key(self, request: ImageRequest) -> str | None:
@@ -241,6 +260,8 @@ class Provider:
         (:meth:`find_api_key`). Return ``None`` to leave a request unlimited;
         never return the key itself.
         """
+        from ._keys import KeyConflictWarning
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", KeyConflictWarning)  # validate warned already
             secret = self.find_api_key(request)
@@ -301,3 +322,253 @@ class Provider:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {getattr(self, 'name', '?')!r}>"
+
+
+_LOAD_LOCK = threading.Lock()
+
+_DECLARED = (
+    "name",
+    "description",
+    "models",
+    "default_model",
+    "options",
+    "key_env",
+    "key_aliases",
+    "max_concurrency",
+    "can_stream",
+    "streams_previews",
+)
+"""What a :class:`LazyProvider` says about its provider, checked by :meth:`LazyProvider.check`."""
+
+
+def _import(target: str) -> Any:
+    """The object ``"module:name"`` names (``name`` may be dotted)."""
+    module, _, attribute = target.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in attribute.split("."):
+        found = getattr(found, part)
+    return found
+
+
+class LazyProvider(Provider):
+    """A provider described now and imported when it first runs.
+
+    Register one in ``register_providers`` instead of an instance of your
+    class, declaring what the class says about itself::
+
+        register(
+            LazyProvider(
+                "imagestream_solid._provider:SolidProvider",
+                name="solid",
+                description="offline example: one colour, named in the prompt",
+                models=(ModelInfo("solid-1", "previews fade in", streams_previews=True),),
+                default_model="solid-1",
+            )
+        )
+
+    Every process that loads plugins imports every entry module; only a run
+    imports the class. Listing providers, their models, options and keys,
+    and ``--help`` then cost your entry module alone, not your provider's
+    modules and what they import.
+
+    It is a :class:`Provider`: :func:`~imagestream.list_providers` lists it
+    as it is, and it runs by handing every call to the provider, which
+    :meth:`load` makes on first use. :func:`~imagestream.get_provider` and
+    runs by name get the provider itself.
+
+    The declared values are what the provider shows until it is loaded: keep
+    them the class's, and call :meth:`check` in your tests, which says what
+    differs. Put them where the class reads them too (the class's module
+    imports them from a light module of yours), and they cannot differ.
+
+    Args:
+        target: ``"module:Class"``: a :class:`Provider` subclass, or any
+            callable that makes the provider without arguments.
+        name: The provider's :attr:`~Provider.name`.
+        description: Its :attr:`~Provider.description`.
+        models: Its :attr:`~Provider.models`, or where they are:
+            ``"module:name"`` of a sequence (imported when first asked
+            for) or of a function called each time they are (the models
+            a server lists, read by a light module of the plugin).
+        default_model: Its :attr:`~Provider.default_model`.
+        options: Its :attr:`~Provider.options`, or where they are:
+            ``"module:NAME"``, imported when they are first asked for
+            (``imagestream models --options``), for an option table that
+            lives with the code that reads the options.
+        key_env: Its :attr:`~Provider.key_env`.
+        key_aliases: Its :attr:`~Provider.key_aliases`.
+        max_concurrency: Its :attr:`~Provider.max_concurrency`.
+        streams: Whether it streams (implements :meth:`~Provider.stream`);
+            ``False`` for a provider that only implements
+            :meth:`~Provider.generate`.
+        streams_previews: Only for a provider that overrides
+            :attr:`~Provider.streams_previews`; by default, whether a model
+            streams previews.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        name: str,
+        description: str = "",
+        models: Sequence[ModelInfo] | str = (),
+        default_model: str | None = None,
+        options: Mapping[str, OptionSpec] | str | None = None,
+        key_env: str | None = None,
+        key_aliases: Sequence[str] = (),
+        max_concurrency: int | None = None,
+        streams: bool = True,
+        streams_previews: bool | None = None,
+    ) -> None:
+        for where in (target, *(value for value in (models, options) if isinstance(value, str))):
+            module, _, attribute = where.partition(":")
+            if not module or not attribute:
+                raise PluginError(
+                    f"provider {name!r}: {where!r} is not 'module:name'",
+                    hint="name it as an entry point would: 'package.module:ClassName'",
+                )
+        self.target = target
+        # Instance values in place of the class attributes a Provider subclass sets.
+        vars(self).update(
+            name=name,
+            description=description,
+            default_model=default_model,
+            key_env=key_env,
+            key_aliases=tuple(key_aliases),
+            max_concurrency=max_concurrency,
+        )
+        self._models = models if isinstance(models, str) else tuple(models)
+        self._options = options if isinstance(options, str) else dict(options or {})
+        self._streams = streams
+        self._streams_previews = streams_previews
+        self._provider: Provider | None = None
+
+    @property
+    def models(self) -> Sequence[ModelInfo]:  # type: ignore[override]
+        """The models as declared (imported, or asked for, from where they are)."""
+        if isinstance(self._models, str):
+            found = _import(self._models)
+            if callable(found):
+                return tuple(found())
+            self._models = tuple(found)
+        return self._models
+
+    @property
+    def options(self) -> Mapping[str, OptionSpec]:  # type: ignore[override]
+        """The options as declared (imported from where they are, the first time)."""
+        if isinstance(self._options, str):
+            self._options = dict(_import(self._options))
+        return self._options
+
+    @property
+    def can_stream(self) -> bool:
+        """True unless declared ``streams=False``."""
+        return self._streams
+
+    @property
+    def can_generate(self) -> bool:
+        """True if the provider implements :meth:`~Provider.generate` (this loads it)."""
+        return self.load().can_generate
+
+    @property
+    def streams_previews(self) -> bool:
+        """As declared, else True if any model streams previews."""
+        if self._streams_previews is not None:
+            return self._streams_previews
+        return any(model.streams_previews for model in self.models)
+
+    @property
+    def loaded(self) -> bool:
+        """True once :meth:`load` has made the provider."""
+        return self._provider is not None
+
+    def load(self) -> Provider:
+        """The provider: the class imported and called, the first time only.
+
+        Raises:
+            PluginError: ``target`` does not make a :class:`Provider` named
+                :attr:`~Provider.name`. Whatever importing the module raises,
+                this raises.
+        """
+        if self._provider is None:
+            with _LOAD_LOCK:
+                if self._provider is None:
+                    self._provider = self._make()
+        return self._provider
+
+    def _make(self) -> Provider:
+        provider = _import(self.target)()
+        if not isinstance(provider, Provider) or isinstance(provider, LazyProvider):
+            raise PluginError(
+                f"provider {self.name!r}: {self.target} made {provider!r}, not a provider",
+                hint="name a Provider subclass",
+            )
+        if provider.name != self.name:
+            raise PluginError(
+                f"provider {self.name!r}: {self.target} is named {provider.name!r}",
+                hint="register it under the name its class has",
+            )
+        return provider
+
+    def check(self) -> None:
+        """Load the provider and compare it with what is declared: for a plugin's tests.
+
+        Raises:
+            PluginError: Naming each declared value the provider does not
+                have, with the provider's.
+        """
+        provider = self.load()
+        wrong = []
+        for key in _DECLARED:
+            declared, actual = getattr(self, key), getattr(provider, key)
+            if isinstance(declared, tuple):
+                actual = tuple(actual)
+            elif isinstance(declared, dict):
+                actual = {name: dict(spec) for name, spec in actual.items()}
+                declared = {name: dict(spec) for name, spec in declared.items()}
+            if declared != actual:
+                wrong.append(f"{key} {declared!r}, where {type(provider).__name__} has {actual!r}")
+        if wrong:
+            raise PluginError(
+                f"provider {self.name!r} is declared with " + "; ".join(wrong),
+                hint=f"declare what {self.target} says",
+            )
+
+    # -- a run: the provider's own ----------------------------------------------
+
+    def validate(self, request: ImageRequest) -> ImageRequest | Prepared:
+        """The provider's :meth:`~Provider.validate`."""
+        return self.load().validate(request)
+
+    def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
+        """The provider's :meth:`~Provider.stream`."""
+        return self.load().stream(request, context)
+
+    async def generate(self, request: ImageRequest, context: RunContext) -> ProviderResponse:
+        """The provider's :meth:`~Provider.generate`."""
+        return await self.load().generate(request, context)
+
+    def find_api_key(self, request: ImageRequest) -> Secret | None:
+        """The provider's :meth:`~Provider.find_api_key`."""
+        return self.load().find_api_key(request)
+
+    def api_key(self, request: ImageRequest) -> Secret:
+        """The provider's :meth:`~Provider.api_key`."""
+        return self.load().api_key(request)
+
+    def concurrency_key(self, request: ImageRequest) -> str | None:
+        """The provider's :meth:`~Provider.concurrency_key`."""
+        return self.load().concurrency_key(request)
+
+    def model_info(self, model: str | None) -> ModelInfo | None:
+        """The provider's :meth:`~Provider.model_info`."""
+        return self.load().model_info(model)
+
+    def pricing(self, model: str | None) -> Pricing | None:
+        """The provider's :meth:`~Provider.pricing`."""
+        return self.load().pricing(model)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "not loaded"
+        return f"<LazyProvider {self.name!r}: {self.target}, {state}>"

@@ -2,7 +2,9 @@
 
 Filled lazily: the ``register_*`` hooks run the first time a provider or
 decoder is looked up, not when plugins load, and again only after the set of
-plugins changed.
+plugins changed. A provider registered as a
+:class:`~imagestream.provider.LazyProvider` is listed as it is, and its class
+imported only when it is looked up by name, to run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._hookcall import ordered_calls
-from ._options import did_you_mean
 from .errors import ConfigurationError, PluginError, UnknownDecoderError, UnknownProviderError
 
 if TYPE_CHECKING:
@@ -57,23 +58,48 @@ class Registry:
 
     @property
     def providers(self) -> dict[str, Provider]:
-        """Every registered provider, by name."""
+        """Every registered provider, by name, as registered: nothing is imported.
+
+        A :class:`~imagestream.provider.LazyProvider` is listed as it is: what
+        ``imagestream providers`` shows is declared on it.
+        """
         return {name: entry[0] for name, entry in self._provider_table().items()}
 
     def provider(self, name: str | None) -> Provider:
-        """The provider called ``name`` (``None``: the default provider).
+        """The provider called ``name`` (``None``: the default provider), ready to run.
+
+        A provider registered as a :class:`~imagestream.provider.LazyProvider`
+        is loaded (its class imported) and returned itself.
 
         Raises:
             UnknownProviderError: Nothing registered that name. The message
                 says so when a plugin of that name is installed but failed
                 to load or is disabled; otherwise it lists what is installed
                 and suggests the closest name, or the package to install.
+                Also when the provider's class fails to load (the plugin is
+                then reported as failed).
         """
         table = self._provider_table()
         wanted = name or DEFAULT_PROVIDER
         if wanted in table:
-            return table[wanted][0]
+            return self._loaded(table, wanted)
         raise _missing_provider(wanted, sorted(table), self._manager.plugin_infos())
+
+    def _loaded(self, table: dict[str, tuple[Provider, str]], name: str) -> Provider:
+        from ._provider import LazyProvider
+
+        provider, plugin = table[name]
+        if not isinstance(provider, LazyProvider):
+            return provider
+        try:
+            return provider.load()
+        except Exception as exc:
+            del table[name]
+            self._manager.report_failure(plugin, exc)
+            raise UnknownProviderError(
+                f"provider {name!r} is installed but failed to load: {type(exc).__name__}: {exc}",
+                hint="see `imagestream plugins`",
+            ) from exc
 
     def provider_for_model(self, model_id: str) -> Provider:
         """The one installed provider whose :attr:`~imagestream.Provider.models` list ``model_id``.
@@ -85,7 +111,7 @@ class Registry:
         table = self._provider_table()
         owners = sorted(name for name, (provider, _) in table.items() if _lists(provider, model_id))
         if len(owners) == 1:
-            return table[owners[0]][0]
+            return self._loaded(table, owners[0])
         if owners:
             named = " and ".join(repr(owner) for owner in owners)
             raise ConfigurationError(
@@ -93,6 +119,8 @@ class Registry:
                 hint="name the provider: " + " or ".join(f"-p {owner}" for owner in owners),
             )
         listed = {m.id: name for name, (provider, _) in table.items() for m in provider.models}
+        from ._options import did_you_mean
+
         guess = did_you_mean(model_id, listed)
         raise ConfigurationError(
             f"unknown model {model_id!r}: no installed provider lists it",
@@ -252,6 +280,8 @@ def _missing_provider(
             f"provider {wanted!r} is installed but disabled",
             hint="remove it from IMAGESTREAM_DISABLE_PLUGINS",
         )
+    from ._options import did_you_mean
+
     broken = [info.name for info in infos if info.status != "loaded" and not info.builtin]
     # A name close to one that is installed is a typo: never tell to pip install it.
     guess = did_you_mean(wanted, [*installed, *broken])

@@ -13,7 +13,8 @@ What is here, by job:
 the provider              :class:`~imagestream.Provider`, :class:`~imagestream.ModelInfo`,
                           :class:`~imagestream.Pricing`, :class:`~imagestream.ProviderResponse`
                           (``.chunks()`` turns a whole response into
-                          chunks), :class:`Prepared`, :class:`~imagestream.RunContext`
+                          chunks), :class:`Prepared`, :class:`~imagestream.RunContext`;
+                          :class:`LazyProvider` registers it without importing it
 keys                      ``Provider.key_env`` / ``key_aliases`` read by
                           :meth:`Provider.api_key <imagestream.Provider.api_key>`; :func:`find_key`,
                           :func:`require_key`, :class:`KeyConflictWarning`,
@@ -89,7 +90,7 @@ if TYPE_CHECKING:
         read_size,
         read_text,
     )
-    from ._provider import ModelInfo, Prepared, Pricing, Provider, ProviderResponse
+    from ._provider import LazyProvider, ModelInfo, Prepared, Pricing, Provider, ProviderResponse
     from ._redact import MASK, redact
     from ._request import ImageRequest, Secret
     from ._retry import RetryPolicy, parse_retry_after
@@ -119,6 +120,7 @@ __all__ = [
     "ImageRequest",
     "InputImage",
     "KeyConflictWarning",
+    "LazyProvider",
     "ModelInfo",
     "Options",
     "Prepared",
@@ -183,6 +185,7 @@ _LAZY: dict[str, str] = {
     "iter_events": "._transport",
     "JSON_TYPES": "._transport",
     "KeyConflictWarning": "._keys",
+    "LazyProvider": "._provider",
     "load_input_image": "._inputs",
     "load_input_images": "._inputs",
     "load_input_bytes": "._inputs",

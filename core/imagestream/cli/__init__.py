@@ -47,11 +47,13 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
 def _plugin_commands() -> dict[str, click.Command]:
     import warnings
 
-    from .._plugins import get_plugin_manager
+    # Listing commands needs the installed plugins, not the built-ins (which import
+    # the run machinery): a command that runs gets them with get_plugin_manager().
+    from .._plugins import listing_plugin_manager
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # failures are reported by 'imagestream plugins'
-        return get_plugin_manager().registry.commands
+        return listing_plugin_manager().registry.commands
 
 
 def stdin_is_terminal() -> bool:

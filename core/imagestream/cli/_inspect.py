@@ -14,11 +14,15 @@ from ._errors import reported_errors
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def providers(as_json: bool) -> None:
     """List providers, their models, and whether they stream real previews."""
-    from .._api import list_providers
+    # The registry, not imagestream.list_providers: the run machinery (asyncio,
+    # the HTTP client, the built-in plugins) stays unimported, and so do the
+    # providers' classes (registered as LazyProvider).
+    from .._plugins import listing_plugin_manager
 
     with reported_errors(verbose=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # failures are reported by 'imagestream plugins'
-        found = list_providers()
+        registered = listing_plugin_manager().registry.providers
+        found = [registered[name] for name in sorted(registered)]
     if as_json:
         click.echo(json.dumps([p.describe() for p in found], indent=2))
         return

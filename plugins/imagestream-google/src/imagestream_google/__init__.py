@@ -22,10 +22,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._models import MODELS
-from ._provider import GeminiProvider, VertexProvider
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._provider import GeminiProvider, VertexProvider
     from ._settings import GEMINI_OPTIONS, VERTEX_OPTIONS
 
 __all__ = [
@@ -39,9 +39,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The option tables live with the request checks, which start-up never needs.
+    # The option tables live with the request checks, which start-up never needs;
+    # the providers with the request path, which only a run needs (the entry
+    # module, a submodule imported by every process that loads plugins, registers
+    # them without importing them).
     if name in ("GEMINI_OPTIONS", "VERTEX_OPTIONS"):
         from . import _settings
 
         return getattr(_settings, name)
+    if name in ("GeminiProvider", "VertexProvider"):
+        from . import _provider
+
+        return getattr(_provider, name)
     raise AttributeError(f"module 'imagestream_google' has no attribute {name!r}")

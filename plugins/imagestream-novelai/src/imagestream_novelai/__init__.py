@@ -16,14 +16,32 @@ Use the provider object directly to compose your own pipeline::
 
 from __future__ import annotations
 
-from imagestream.provider import KeyConflictWarning as KeyWarning
+from typing import TYPE_CHECKING, Any
 
 from ._models import DEFAULT_MODEL, MODELS, ModelSpec
-from ._options import KNOWN_OPTIONS
-from ._provider import NovelAIProvider
-from ._zip import ZipLimits
+
+if TYPE_CHECKING:
+    from imagestream.provider import KeyConflictWarning as KeyWarning
+
+    from ._options import KNOWN_OPTIONS
+    from ._provider import NovelAIProvider
+    from ._zip import ZipLimits
 
 # KeyWarning is the kit's KeyConflictWarning, kept under its 0.1 name.
 __all__ = ["DEFAULT_MODEL", "KNOWN_OPTIONS", "MODELS", "KeyWarning", "ModelSpec", "NovelAIProvider", "ZipLimits"]
 
 __version__ = "0.2.0"
+
+# Imported on first use: the entry module (_plugin) is a submodule, and every
+# process that loads plugins imports it, so this package imports only the model table.
+_LAZY = {"KNOWN_OPTIONS": "_options", "NovelAIProvider": "_provider", "ZipLimits": "_zip"}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "KeyWarning":
+        return importlib.import_module("imagestream.provider").KeyConflictWarning
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

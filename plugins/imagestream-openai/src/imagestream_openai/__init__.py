@@ -18,9 +18,25 @@ when asked for, with a :class:`RetiredModelWarning` naming its replacement.
 
 from __future__ import annotations
 
-from ._models import RetiredModelWarning
-from ._options import OPTIONS
-from ._provider import OpenAIProvider
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from ._models import RetiredModelWarning
+    from ._options import OPTIONS
+    from ._provider import OpenAIProvider
+
 __all__ = ["OPTIONS", "OpenAIProvider", "RetiredModelWarning", "__version__"]
+
+# Imported on first use: the entry module (_plugin) is a submodule, and every
+# process that loads plugins imports it, so this package must import nothing.
+_LAZY = {"OPTIONS": "_options", "OpenAIProvider": "_provider", "RetiredModelWarning": "_models"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,6 @@ from imagestream import (
     ImageFinal,
     ImagePreview,
     ImageRequest,
-    ModelInfo,
     Provider,
     RunContext,
     TextDelta,
@@ -24,6 +23,16 @@ from imagestream import (
     ValidationError,
 )
 from imagestream.provider import Options
+
+from ._meta import (
+    DEFAULT_MODEL,
+    DESCRIPTION,
+    MODELS,
+    NAME,
+    OPTIONS,
+    PREVIEW_FORMAT,
+    PREVIEW_QUALITY,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -33,8 +42,6 @@ __all__ = ["ProceduralProvider"]
 DEFAULT_SIZE = (512, 512)
 DEFAULT_STEPS = 20
 MAX_N = 8
-PREVIEW_FORMAT = "jpeg"
-PREVIEW_QUALITY = 70
 FORMATS = {
     "png": ("PNG", "image/png"),
     "jpeg": ("JPEG", "image/jpeg"),
@@ -66,37 +73,17 @@ def _preview_steps(steps: int, wanted: int | None) -> set[int]:
 class ProceduralProvider(Provider):
     """Draws the prompt procedurally, offline, streaming every sampler step."""
 
-    name = "procedural"
-    description = "offline, no key: draws simple prompts as asked, anything else as abstract art"
-    models = (
-        ModelInfo(
-            "procedural-1",
-            "deterministic drawing with diffusion-like previews (seed, size, steps)",
-            streams_previews=True,
-        ),
-    )
-    default_model = "procedural-1"
-    options = {  # noqa: RUF012 - read-only, typed by Provider.options
-        "preview_format": {
-            "type": "choice",
-            "description": "format of the streamed previews",
-            "default": PREVIEW_FORMAT,
-            "choices": ("png", "jpeg", "webp"),
-        },
-        "preview_quality": {
-            "type": "integer",
-            "description": "JPEG/WebP quality of the previews",
-            "default": PREVIEW_QUALITY,
-            "min": 1,
-            "max": 100,
-        },
-    }
+    name = NAME
+    description = DESCRIPTION
+    models = MODELS
+    default_model = DEFAULT_MODEL
+    options = OPTIONS
 
     def validate(self, request: ImageRequest) -> ImageRequest:
         """Fill in defaults and refuse what this provider cannot do, before any work."""
         from ._limits import MAX_SIDE, MAX_STEPS, MIN_SIDE
 
-        if request.model not in (None, "procedural-1"):
+        if request.model not in (None, DEFAULT_MODEL):
             raise ConfigurationError(
                 f"procedural: unknown model {request.model!r}",
                 hint="the only model is procedural-1",
