@@ -210,3 +210,28 @@ async def test_the_default_model_comes_from_the_environment(
         async for chunk in stream:
             chunks.append(chunk)
     assert len(finals(chunks)) == 1
+
+
+async def test_half_precision_with_vae_previews(
+    pipeline: imagestream.Pipeline, tiny_model: Path, pipeline_cache: Any
+) -> None:
+    await run(pipeline, tiny_model, seed=1, dtype="float16", preview="none")
+    loaded = pipeline_cache.get((str(tiny_model), "cpu", "float16", ""))
+    assert loaded is not None
+    decoded: list[str] = []
+    decoder = loaded.pipe.vae.decoder
+    handle = decoder.register_forward_pre_hook(
+        lambda module, args: decoded.append(str(args[0].dtype))
+    )
+    try:
+        chunks = await run(pipeline, tiny_model, seed=1, dtype="float16", preview="vae")
+    finally:
+        handle.remove()
+
+    assert [p.extra["preview"] for p in previews(chunks)] == ["vae"] * STEPS
+    (final,) = finals(chunks)
+    assert final.extra["dtype"] == "float16"
+    # The VAE asks for float32 (force_upcast, as SDXL's does): each preview was
+    # decoded in it, and the VAE went back to float16.
+    assert decoded[:STEPS] == ["torch.float32"] * STEPS
+    assert str(loaded.pipe.vae.dtype) == "torch.float16"

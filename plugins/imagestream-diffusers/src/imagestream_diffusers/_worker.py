@@ -527,10 +527,7 @@ class _Run:
         latent = latents[:1]
         image_size = self.size or (latent.shape[-1] * scale, latent.shape[-2] * scale)
         if decode and getattr(pipe, "vae", None) is not None:
-            vae = pipe.vae
-            config = vae.config
-            z = latent / config.scaling_factor + (getattr(config, "shift_factor", None) or 0.0)
-            pixels = vae_to_rgb(vae.decode(z.to(vae.dtype), return_dict=False)[0][0])
+            pixels = vae_to_rgb(_decode(pipe.vae, latent))
         else:
             decode = False
             pixels = latent_to_rgb(latent[0], self.latent_format)
@@ -554,6 +551,25 @@ class _Run:
         )
         self.index += 1
         return chunk
+
+
+def _decode(vae: Any, latent: Any) -> Any:
+    """The VAE's picture ``(3, h, w)`` of one latent ``(1, c, h, w)`` in the denoiser's space.
+
+    A VAE that overflows in float16 (SDXL's: ``force_upcast``) decodes in
+    float32, as the pipelines do for their final image.
+    """
+    torch = _import("torch")
+    config = vae.config
+    z = latent / config.scaling_factor + (getattr(config, "shift_factor", None) or 0.0)
+    upcast = vae.dtype == torch.float16 and bool(getattr(config, "force_upcast", False))
+    if upcast:
+        vae.to(torch.float32)
+    try:
+        return vae.decode(z.to(vae.dtype), return_dict=False)[0][0]
+    finally:
+        if upcast:
+            vae.to(torch.float16)
 
 
 def _pil_image(settings: Settings, size: tuple[int, int] | None) -> Any:
