@@ -72,7 +72,10 @@ async def test_generation_runs_in_a_worker_thread(
 
 
 async def test_the_event_loop_keeps_ticking(
-    pipeline: imagestream.Pipeline, tiny_model: Path, unet_calls: list[tuple[float, int]]
+    pipeline: imagestream.Pipeline,
+    tiny_model: Path,
+    unet_calls: list[tuple[float, int]],
+    slow_steps: None,
 ) -> None:
     loop = asyncio.get_running_loop()
     period = 0.005
