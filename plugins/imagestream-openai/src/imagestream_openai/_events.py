@@ -8,7 +8,9 @@ the stream, which raises if the stream stopped before it was complete.
 Events are dispatched on the ``type`` inside the JSON, as the official SDK
 does, and unknown types and fields are ignored so that new events
 (``sequence_number``, ``obfuscation``, ``content_filters``...) pass through.
-Image payloads are wrapped as they arrived, never decoded here.
+Image payloads are wrapped as they arrived, never decoded here: a ``str``
+from a parsed event, or the pieces of the stream a large image string was
+read from (:class:`~imagestream_openai._json.LiftedBase64`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from imagestream import Chunk, ImageData, ImageFinal, ImagePreview, Secret, Text
 from imagestream.errors import NoImageError, StreamDecodeError, StreamInterruptedError
 
 from ._errors import error_from_event
+from ._json import LiftedBase64
 from ._models import pricing_for
 from ._pricing import text_model_price
 
@@ -33,6 +36,7 @@ __all__ = [
     "images_usage",
     "mime_for",
     "no_image_error",
+    "payload_image",
     "responses_usage",
 ]
 
@@ -52,6 +56,15 @@ _IMAGE_FACTS = ("size", "quality", "background", "output_format", "created_at")
 def mime_for(output_format: Any) -> str | None:
     """``"webp"`` → ``"image/webp"``; ``None`` for formats imagestream does not sniff."""
     return _MIME.get(output_format) if isinstance(output_format, str) else None
+
+
+def payload_image(value: Any, mime_type: str | None) -> ImageData | None:
+    """The image an image field holds (base64 text, or lifted pieces of it); ``None`` if none."""
+    if isinstance(value, LiftedBase64):
+        return value.image(mime_type)
+    if isinstance(value, str) and value:
+        return ImageData.from_base64(value, mime_type)
+    return None
 
 
 def _dimensions(size: Any) -> tuple[int | None, int | None]:
@@ -145,14 +158,14 @@ def final_from_item(item: Mapping[str, Any], sample: int) -> ImageFinal | None:
     The item's status is not checked: Azure leaves it at ``"generating"``
     even when the result is there.
     """
-    result = item.get("result")
-    if not isinstance(result, str) or not result:
-        return None
     mime = mime_for(item.get("output_format"))
+    image = payload_image(item.get("result"), mime)
+    if image is None:
+        return None
     width, height = _dimensions(item.get("size"))
     revised = item.get("revised_prompt")
     return ImageFinal(
-        image=ImageData.from_base64(result, mime),
+        image=image,
         sample=sample,
         mime_type=mime,
         width=width,
@@ -321,14 +334,16 @@ class ImagesEvents:
         return []
 
     def _partial(self, payload: Mapping[str, Any]) -> list[Chunk]:
-        b64 = payload.get("b64_json")
-        if self.complete or not isinstance(b64, str) or not b64:
+        if self.complete:
             return []
         mime = mime_for(payload.get("output_format"))
+        image = payload_image(payload.get("b64_json"), mime)
+        if image is None:
+            return []
         width, height = _dimensions(payload.get("size"))
         index = _int(payload.get("partial_image_index"))
         preview = ImagePreview(
-            image=ImageData.from_base64(b64, mime),
+            image=image,
             index=index if index is not None else self._previews,
             sample=self.finals,
             mime_type=mime,
@@ -340,15 +355,15 @@ class ImagesEvents:
         return [preview]
 
     def _completed(self, payload: Mapping[str, Any]) -> list[Chunk]:
-        b64 = payload.get("b64_json")
-        if not isinstance(b64, str) or not b64:
-            return []
         mime = mime_for(payload.get("output_format"))
+        image = payload_image(payload.get("b64_json"), mime)
+        if image is None:
+            return []
         width, height = _dimensions(payload.get("size"))
         revised = payload.get("revised_prompt")
         chunks: list[Chunk] = [
             ImageFinal(
-                image=ImageData.from_base64(b64, mime),
+                image=image,
                 sample=self.finals,
                 mime_type=mime,
                 width=width,
@@ -462,16 +477,18 @@ class ResponsesEvents:
         return []
 
     def _partial(self, payload: Mapping[str, Any]) -> list[Chunk]:
-        b64 = payload.get("partial_image_b64")
         item_id = payload.get("item_id")
-        if not isinstance(b64, str) or not b64 or str(item_id) in self._finished_items:
+        if str(item_id) in self._finished_items:
             return []
         mime = mime_for(payload.get("output_format"))
+        image = payload_image(payload.get("partial_image_b64"), mime)
+        if image is None:
+            return []
         width, height = _dimensions(payload.get("size"))
         index = _int(payload.get("partial_image_index"))
         return [
             ImagePreview(
-                image=ImageData.from_base64(b64, mime),
+                image=image,
                 index=index if index is not None else 0,
                 sample=self._sample(item_id),
                 mime_type=mime,

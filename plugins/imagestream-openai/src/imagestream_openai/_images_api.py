@@ -16,7 +16,7 @@ from imagestream.errors import ProviderError
 from imagestream.provider import Chunk, ImageData, ImageFinal, ProviderResponse, Usage, media_type
 
 from ._errors import error_from_event, http_error_parser
-from ._events import ImagesEvents, images_usage, mime_for
+from ._events import ImagesEvents, images_usage, mime_for, payload_image
 from ._pricing import dalle_image_price
 from ._transport import Whole, call, call_whole
 
@@ -148,9 +148,9 @@ async def images_response(
 async def _image_of(
     item: Mapping[str, Any], declared: str | None, settings: Settings, context: RunContext
 ) -> ImageData | None:
-    b64 = item.get("b64_json")
-    if isinstance(b64, str) and b64:
-        return ImageData.from_base64(b64, declared)
+    image = payload_image(item.get("b64_json"), declared)
+    if image is not None:
+        return image
     url = item.get("url")
     if isinstance(url, str) and url:
         return await download(url, settings, context, declared)

@@ -1,9 +1,14 @@
 """Event JSON: orjson when the ``fast`` extra is installed, the standard library otherwise.
 
 OpenAI puts whole images inside JSON as base64, so one event of a streamed
-generation is often 2 MB or more. :func:`loads_event` keeps a parser from
-scanning those images at all; :func:`loads` and :func:`dumps` are the plain
-parser and writer for everything else.
+generation is often 2 MB or more. Such an event never becomes a string here:
+:class:`ImageLifter`, the SSE decoder's data sink, reads its bytes as they
+arrive, keeps each image string as references to those bytes
+(:class:`LiftedBase64`, decoded only when the image is used, straight into
+the image's bytes) and hands the decoder the small rest of the JSON, which
+:meth:`ImageLifter.loads` parses. :func:`loads_event` does the same for an
+event that came as text, with one slice per image; :func:`loads` and
+:func:`dumps` are the plain parser and writer for everything else.
 """
 
 from __future__ import annotations
@@ -11,11 +16,23 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import secrets
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["FAST_JSON", "dumps", "loads", "loads_body", "loads_event"]
+if TYPE_CHECKING:
+    from imagestream import ImageData
+
+__all__ = [
+    "FAST_JSON",
+    "ImageLifter",
+    "LiftedBase64",
+    "dumps",
+    "loads",
+    "loads_body",
+    "loads_event",
+]
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -50,8 +67,13 @@ dumps: Callable[[Any], bytes] = _orjson.dumps if _orjson is not None else _json_
 _LARGE_EVENT = 16 * 1024
 # String values at least this long are lifted out before parsing.
 _LARGE_VALUE = 4 * 1024
-# The fields OpenAI puts images in, as they appear in compact JSON.
-_IMAGE_KEY = re.compile(r'"(?:b64_json|partial_image_b64|result)":"')
+# The fields OpenAI puts images in, then the quote that opens the value. A
+# match is always a real key: inside a JSON string the quote after the name
+# would be escaped. Whitespace is bounded so that a key cut between two pieces
+# of a stream is always seen whole in _SCAN_BACK bytes.
+_IMAGE_KEY = re.compile(r'"(?:b64_json|partial_image_b64|result)"[ \t\n\r]{0,32}:[ \t\n\r]{0,32}"')
+_IMAGE_KEY_BYTES = re.compile(_IMAGE_KEY.pattern.encode("ascii"))
+_SCAN_BACK = 96
 # A placeholder as written in the JSON text, and the string it parses to.
 _PLACEHOLDER = "\\u0000imagestream-image-"
 _SENTINEL = "\x00imagestream-image-"
@@ -69,8 +91,9 @@ def loads_event(data: str) -> Any:
     cannot be found again) falls back to parsing the whole text, so the result
     is always exactly what :func:`loads` returns.
 
-    A match of ``"result":"`` is always a real key: inside a JSON string every
-    quote is escaped, so the pattern cannot occur within another value.
+    A match of ``"result":"`` (or ``"result": "``) is always a real key:
+    inside a JSON string every quote is escaped, so the pattern cannot occur
+    within another value.
     """
     if len(data) < _LARGE_EVENT:
         return loads(data)
@@ -101,14 +124,22 @@ def loads_event(data: str) -> Any:
     if not values:
         return loads(data)
     parts.append(data[position:])
-    payload = loads("".join(parts))
+    try:
+        payload = loads("".join(parts))
+    except ValueError:
+        return loads(data)  # the error, as the text itself gives it
     if _restore(payload, values) != len(values):
         return loads(data)
     return payload
 
 
 def loads_body(body: bytes) -> Any:
-    """:func:`loads_event` for a whole response body (a non-streamed image is as large)."""
+    """A whole response body (a non-streamed image is as large): its images lifted, not copied."""
+    if len(body) >= _LARGE_EVENT and body.isascii():
+        lifter = ImageLifter()
+        sink = lifter()
+        sink.write(body, 0, len(body))
+        return lifter.loads(sink.close())
     return loads_event(body.decode("utf-8"))
 
 
@@ -133,3 +164,255 @@ def _restore(node: Any, values: list[str]) -> int:
         elif isinstance(value, (dict, list)):
             restored += _restore(value, values)
     return restored
+
+
+# -- images read out of a stream as it arrives ---------------------------------
+
+Piece = tuple[bytes, int, int]
+
+
+class LiftedBase64:
+    """One image string of an event, held as references to the body it arrived in.
+
+    What an image field's value is in a payload :meth:`ImageLifter.loads`
+    returns, where :func:`loads` would give a ``str``. :meth:`image` wraps it
+    with :meth:`imagestream.ImageData.from_base64_pieces`: no copy, and
+    decoded (straight into the image's bytes) only when the bytes are used.
+
+    Attributes:
+        pieces: ``(buffer, start, end)`` for each run of the string.
+        size: Its length in characters.
+    """
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self, pieces: list[Piece], size: int) -> None:
+        self.pieces = pieces
+        self.size = size
+
+    def text(self) -> str:
+        """The string itself (a copy)."""
+        return self.raw().decode("ascii", "replace")
+
+    def raw(self) -> bytes:
+        return b"".join([memoryview(buffer)[start:end] for buffer, start, end in self.pieces])
+
+    def image(self, mime_type: str | None) -> ImageData:
+        from imagestream import ImageData
+
+        return ImageData.from_base64_pieces(self.pieces, mime_type)
+
+    def __repr__(self) -> str:
+        return f"<LiftedBase64 of {self.size} characters in {len(self.pieces)} pieces>"
+
+
+class ImageLifter:
+    """The images of one stream's large events, read out as the bytes arrive.
+
+    Pass it as the SSE decoder's ``data_sink`` (:meth:`decoder`): each long
+    ``data`` line then goes to a :class:`_Sink`, which keeps the line's JSON
+    but for the image strings (the values of ``b64_json``,
+    ``partial_image_b64`` and ``result``, whatever the key order and the
+    spacing), holds those as :class:`LiftedBase64` and puts a placeholder in
+    their place. :meth:`loads` parses an event's data and puts the images
+    back where the placeholders land. The result is what :func:`loads` gives
+    for the event's own text, but for those strings: a strange value (an
+    escape inside it, a short one) or a placeholder that does not land where
+    it should gives the text back to the parser whole.
+
+    The placeholders carry a random token made for this stream, so no
+    server can write one that is taken for a lifted image.
+    """
+
+    def __init__(self) -> None:
+        token = secrets.token_hex(8)
+        self._marker = f"\\u0000{token}-"  # as written in the JSON text
+        self._sentinel = f"\x00{token}-"  # the string that text parses to
+        self._placeholder = re.compile(re.escape(self._marker) + r"(\d+)")
+        self._lifted: dict[int, LiftedBase64] = {}
+        self._count = 0
+
+    def __call__(self) -> _Sink:
+        """A sink for one long ``data`` line (the ``data_sink`` factory)."""
+        return _Sink(self)
+
+    def decoder(self, get_decoder: Callable[..., Any]) -> Any:
+        """An ``sse`` decoder that hands this lifter its long lines.
+
+        ``get_decoder`` is ``context.get_decoder``. An ``sse`` decoder from
+        another plugin that has no ``data_sink`` option is used as it is:
+        events then come as text and :meth:`loads` lifts their images from it.
+        """
+        from imagestream.errors import ConfigurationError
+
+        try:
+            return get_decoder("sse", data_sink=self)
+        except (ConfigurationError, TypeError):
+            return get_decoder("sse")
+
+    def _register(self, lifted: LiftedBase64) -> bytes:
+        number = self._count
+        self._count += 1
+        self._lifted[number] = lifted
+        return f"{self._marker}{number}".encode("ascii")
+
+    def loads(self, data: str) -> Any:
+        """Parse an event's data: :func:`loads_event`, with this stream's lifted images put back."""
+        if not self._lifted or self._marker not in data:
+            return loads_event(data)
+        try:
+            payload = loads(data)
+        except ValueError:
+            return loads_event(self._original(data))  # the error, as the text gives it
+        expected = data.count(self._marker)
+        if self._restore(payload) != expected:
+            return loads_event(self._original(data))
+        for match in self._placeholder.finditer(data):
+            self._lifted.pop(int(match[1]), None)
+        return payload
+
+    def _original(self, data: str) -> str:
+        """``data`` as it came: each placeholder replaced by its string (and let go)."""
+
+        def text(match: re.Match[str]) -> str:
+            lifted = self._lifted.pop(int(match[1]), None)
+            return match[0] if lifted is None else lifted.text()
+
+        return self._placeholder.sub(text, data)
+
+    def _restore(self, node: Any) -> int:
+        """Put each lifted image in place of its placeholder in ``node``; return how many."""
+        restored = 0
+        if isinstance(node, dict):
+            items: Any = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            return 0
+        sentinel = self._sentinel
+        for name, value in items:
+            if isinstance(value, str):
+                if value.startswith(sentinel):
+                    number = value[len(sentinel) :]
+                    lifted = self._lifted.get(int(number)) if number.isdigit() else None
+                    if lifted is not None:
+                        node[name] = lifted
+                        restored += 1
+            elif isinstance(value, (dict, list)):
+                restored += self._restore(value)
+        return restored
+
+
+class _Sink:
+    """One long ``data`` line of JSON, as it arrives: image strings lifted out, the rest kept.
+
+    Outside an image string, each piece is searched for an image key (with
+    the last bytes kept before it, for a key cut between pieces) and kept
+    (copied: it is the small part of the event). Inside one, the piece is
+    searched for the closing quote and a backslash only, both ``memchr``
+    scans, and referenced, not copied. A string of at least 4 KiB becomes a
+    :class:`LiftedBase64` and a placeholder; a shorter one is kept as it is.
+    A backslash inside a string (an escape: ``\\/`` from some proxies) gives
+    up lifting for the rest of the line, which the JSON parser then reads as
+    it came.
+    """
+
+    __slots__ = ("_lifter", "_parts", "_passthrough", "_scan", "_value", "_value_size")
+
+    def __init__(self, lifter: ImageLifter) -> None:
+        self._lifter = lifter
+        self._parts: list[bytes | LiftedBase64] = []
+        self._value: list[Piece] | None = None  # the image string being read, if one is
+        self._value_size = 0
+        self._scan = b""  # the last bytes kept since the last string, for a cut key
+        self._passthrough = False
+
+    def write(self, chunk: bytes, start: int, end: int) -> None:
+        """Take ``chunk[start:end]``, the next bytes of the line's value."""
+        if self._passthrough:
+            self._parts.append(chunk[start:end])
+            return
+        position = start
+        while position < end:
+            value = self._value
+            if value is None:
+                found = self._find_key(chunk, position, end)
+                if found < 0:
+                    self._keep(chunk, position, end)
+                    return
+                self._keep(chunk, position, found)
+                self._value = []
+                self._value_size = 0
+                position = found
+                continue
+            quote = chunk.find(b'"', position, end)
+            stop = end if quote < 0 else quote
+            if stop > position:
+                value.append((chunk, position, stop))
+                self._value_size += stop - position
+                if chunk.find(b"\\", position, stop) >= 0:
+                    # An escape: the parser must read this string, and the
+                    # quote found may be an escaped one. Lift no more.
+                    self._parts.extend(self._raw(value))
+                    self._value = None
+                    self._passthrough = True
+                    self._parts.append(chunk[stop:end])
+                    return
+            if quote < 0:
+                return
+            self._end_value()
+            position = quote  # the closing quote is kept text
+
+    def _find_key(self, chunk: bytes, start: int, end: int) -> int:
+        """Where the value of the next image key starts in ``chunk[start:end]``, or -1."""
+        scan = self._scan
+        if scan:
+            probe = scan + chunk[start : start + _SCAN_BACK]
+            match = _IMAGE_KEY_BYTES.search(probe)
+            # Every match wholly in the kept text was found when it was kept.
+            if match is not None and match.start() < len(scan) < match.end():
+                return start + match.end() - len(scan)
+        found = _IMAGE_KEY_BYTES.search(chunk, start, end)
+        return -1 if found is None else found.end()
+
+    def _keep(self, chunk: bytes, start: int, end: int) -> None:
+        if end > start:
+            kept = chunk[start:end]
+            self._parts.append(kept)
+            self._scan = (self._scan + kept[-_SCAN_BACK:])[-_SCAN_BACK:]
+
+    def _end_value(self) -> None:
+        value = self._value
+        assert value is not None
+        self._value = None
+        self._scan = b""
+        if self._value_size >= _LARGE_VALUE:
+            self._parts.append(LiftedBase64(value, self._value_size))
+        else:
+            self._parts.extend(self._raw(value))
+
+    @staticmethod
+    def _raw(pieces: list[Piece]) -> list[bytes]:
+        return [buffer[start:end] for buffer, start, end in pieces]
+
+    def close(self) -> str:
+        """The line's JSON with a placeholder for each lifted image."""
+        if self._value is not None:
+            # The string never ended (not JSON): the parser gets it as it came.
+            self._parts.extend(self._raw(self._value))
+            self._value = None
+        register = self._lifter._register
+        text = b"".join(
+            register(part) if isinstance(part, LiftedBase64) else part for part in self._parts
+        )
+        self._parts = []
+        return text.decode("utf-8", "replace")
+
+    def abort(self) -> bytes:
+        """Every byte written, as it came."""
+        parts = [part.raw() if isinstance(part, LiftedBase64) else part for part in self._parts]
+        if self._value is not None:
+            parts.extend(self._raw(self._value))
+        self._parts = []
+        self._value = None
+        return b"".join(parts)

@@ -31,7 +31,7 @@ from imagestream.provider import (
 )
 
 from ._errors import http_error_parser
-from ._json import dumps, loads_body, loads_event
+from ._json import ImageLifter, dumps, loads_body, loads_event
 
 if TYPE_CHECKING:
     import aiohttp
@@ -115,7 +115,9 @@ async def call(
     ``machine`` gets the response headers (request ids for errors).
     """
     # Asked for before sending: a missing decoder plugin then costs no request.
-    decoder = context.get_decoder("sse") if settings.stream else None
+    # The lifter reads each large event's images out of the bytes as they arrive.
+    lifter = ImageLifter()
+    decoder = lifter.decoder(context.get_decoder) if settings.stream else None
     response = await _post(context, settings, path, body, form)
     try:
         if decoder is not None:
@@ -126,7 +128,7 @@ async def call(
                 yield chunk
             return
         events_to_chunks = machine(response.headers)
-        async with aclosing(_payloads(context, response, decoder)) as payloads:
+        async with aclosing(_payloads(context, response, decoder, lifter.loads)) as payloads:
             async for event, payload in payloads:
                 for chunk in events_to_chunks.handle(payload, event):
                     yield chunk
@@ -155,7 +157,10 @@ async def call_whole(
 
 
 async def _payloads(
-    context: RunContext, response: aiohttp.ClientResponse, decoder: Decoder[Any]
+    context: RunContext,
+    response: aiohttp.ClientResponse,
+    decoder: Decoder[Any],
+    parse: Callable[[str], Any] = loads_event,
 ) -> AsyncGenerator[tuple[str, Any], None]:
     """``(event name, parsed JSON data)`` for each event of an SSE body, until ``[DONE]``.
 
@@ -169,7 +174,7 @@ async def _payloads(
             if data.startswith("[DONE]"):  # some servers and proxies send one
                 return
             try:
-                payload = loads_event(data)
+                payload = parse(data)
             except ValueError as exc:
                 if event.event == "error":
                     # A proxy's plain-text error event: still an error, not garbage.
