@@ -20,9 +20,9 @@ from imagestream import (
     ServerError,
     error_for_status,
 )
-from imagestream.provider import redact
+from imagestream.provider import ErrorParser, redact
 
-__all__ = ["PROVIDER", "checkpoint_missing", "parse_error", "unreachable"]
+__all__ = ["PROVIDER", "checkpoint_missing", "error_parser", "parse_error", "unreachable"]
 
 PROVIDER = "a1111"
 
@@ -97,6 +97,23 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> Provide
             code="checkpoint_not_found",
         )
     return error
+
+
+def error_parser(secrets: Sequence[str]) -> ErrorParser:
+    """:func:`parse_error`, with ``secrets`` (the login) masked in the body before it is read.
+
+    The login goes as basic authentication, whose header holds it in base64:
+    the client masks that form, this one the login itself, should the server
+    quote it.
+    """
+    masked = tuple(secret for secret in secrets if secret)
+
+    def parse(status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        if masked:
+            body = redact(body.decode("utf-8", "replace"), masked).encode("utf-8")
+        return parse_error(status, body, headers)
+
+    return parse
 
 
 def _hinted(error: ProviderError, hint: str, *, code: str | None = None) -> ProviderError:

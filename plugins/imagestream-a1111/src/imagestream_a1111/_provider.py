@@ -50,9 +50,12 @@ from imagestream import (
     UnexpectedResponseError,
 )
 from imagestream.provider import (
+    JSON_TYPES,
+    ErrorParser,
     InputImage,
     Options,
     Prepared,
+    check_content_type,
     find_key,
     load_input_image,
     read_choice,
@@ -60,7 +63,7 @@ from imagestream.provider import (
     read_json,
 )
 
-from ._errors import PROVIDER, checkpoint_missing, parse_error, unreachable
+from ._errors import PROVIDER, checkpoint_missing, error_parser, unreachable
 from ._progress import ProgressTracker, job_of
 from ._server import (
     AUTH_ENV,
@@ -87,6 +90,8 @@ POLL_TIMEOUT = 10.0
 GENERATION_TIMEOUT = 24 * 3600.0
 """The generation request answers only at the end: its liveness is the polling's."""
 INTERRUPT_TIMEOUT = 5.0
+MAX_ANSWER_BYTES = 512 * 2**20
+"""The largest generation answer read (base64 images, a batch of them)."""
 
 # Body fields the request itself sets: ``params`` may not override them.
 OWN_FIELDS = frozenset(
@@ -308,9 +313,10 @@ class A1111Provider(Provider):
         settings = context.prepared_as(Settings) or self.settings(request)
         headers = self._headers(settings)
         stall = request.timeout if request.timeout is not None else context.http.stall_timeout
-        stalled: APITimeoutError | None = None
+        reached = False  # the server has answered: a connection lost later is not "is it running?"
         try:
             busy, stamp = job_of(await self._poll(context, settings, headers, picture=False))
+            reached = True
             body = dict(settings.body)
             if settings.checkpoint is not None:
                 title = await self._checkpoint_title(context, settings, headers)
@@ -325,7 +331,10 @@ class A1111Provider(Provider):
                 previews=settings.previews,
                 steps=settings.steps,
             )
-            generation = asyncio.ensure_future(self._generate(context, settings, headers, body))
+            generation = asyncio.ensure_future(
+                self._generate(context, settings, headers, body, stall)
+            )
+            poll: asyncio.Future[Any] | None = None
             try:
                 answered = time.monotonic()
                 while not generation.done():
@@ -337,20 +346,9 @@ class A1111Provider(Provider):
                         {generation, poll}, timeout=left, return_when=asyncio.FIRST_COMPLETED
                     )
                     if not generation.done() and not poll.done():
-                        poll.cancel()
-                        with contextlib.suppress(BaseException):
-                            await poll
-                        stalled = APITimeoutError(
-                            f"no answer to the progress requests for {stall:g}s",
-                            provider=PROVIDER,
-                            hint="raise the stall timeout (timeout=) if the server is just slow",
-                        )
-                        raise stalled
+                        raise _unanswered(stall)
                     if not poll.done():
                         # The images are in: a progress answer still on its way is stale.
-                        poll.cancel()
-                        with contextlib.suppress(BaseException):
-                            await poll
                         break
                     try:
                         answer = poll.result()
@@ -358,12 +356,7 @@ class A1111Provider(Provider):
                         # One failed poll is no reason to give up a generation.
                         context.logger.debug("%s: a progress request failed: %s", PROVIDER, exc)
                         if time.monotonic() - answered > stall:
-                            stalled = APITimeoutError(
-                                f"no answer to the progress requests for {stall:g}s",
-                                provider=PROVIDER,
-                                hint="raise the stall timeout (timeout=) if the server is just slow",
-                            )
-                            raise stalled from exc
+                            raise _unanswered(stall) from exc
                     else:
                         # An answer taken while the job ran: news, even if the images are in too.
                         answered = time.monotonic()
@@ -374,6 +367,12 @@ class A1111Provider(Provider):
                     await asyncio.wait({generation}, timeout=settings.poll_interval)
                 answer = generation.result()
             finally:
+                # However the run ends (an error, a cancellation, a consumer that
+                # stops), a progress request on its way is given up with it.
+                if poll is not None and not poll.done():
+                    poll.cancel()
+                    with contextlib.suppress(BaseException):
+                        await poll
                 if not generation.done():
                     generation.cancel()
                     with contextlib.suppress(BaseException):
@@ -384,9 +383,14 @@ class A1111Provider(Provider):
             for final in self._finals(answer, settings):
                 yield final
         except APIConnectionError as exc:
-            if exc is stalled:
+            if reached:
                 raise
             raise unreachable(exc, settings.base_url) from exc
+
+    def _parse_error(self, settings: Settings) -> ErrorParser:
+        """The error parser, ``user:password`` masked in whatever the server quotes."""
+        login = settings.credentials.get() if settings.credentials is not None else ""
+        return error_parser((login, login.partition(":")[2]))
 
     def _headers(self, settings: Settings) -> dict[str, str]:
         if settings.credentials is None or "@" in urlsplit(settings.base_url).netloc:
@@ -402,7 +406,7 @@ class A1111Provider(Provider):
             endpoint(settings.base_url, "/sdapi/v1/progress", skip_current_image=skip),
             provider=PROVIDER,
             headers=headers,
-            parse_error=parse_error,
+            parse_error=self._parse_error(settings),
             retry=NO_RETRY,
             stall_timeout=POLL_TIMEOUT,
         )
@@ -419,7 +423,7 @@ class A1111Provider(Provider):
             endpoint(settings.base_url, "/sdapi/v1/sd-models"),
             provider=PROVIDER,
             headers=headers,
-            parse_error=parse_error,
+            parse_error=self._parse_error(settings),
             retry=NO_RETRY,
         )
         found = checkpoints_from(await read_json(context, response, provider=PROVIDER))
@@ -435,18 +439,54 @@ class A1111Provider(Provider):
         settings: Settings,
         headers: Mapping[str, str],
         body: Mapping[str, Any],
+        stall: float,
     ) -> Any:
+        import asyncio
+
         response = await context.http.send(
             "POST",
             endpoint(settings.base_url, f"/sdapi/v1/{settings.mode}"),
             provider=PROVIDER,
             headers=headers,
             json_body=body,
-            parse_error=parse_error,
+            parse_error=self._parse_error(settings),
             retry=NO_RETRY,  # a generation is not sent twice
             stall_timeout=GENERATION_TIMEOUT,
         )
-        return await read_json(context, response, provider=PROVIDER)
+        # The answer starts when the images are done: then its body comes at
+        # once, and a silence in it is a stall like any other.
+        try:
+            await check_content_type(context, response, JSON_TYPES, provider=PROVIDER)
+            pieces = context.http.iter_body(response, provider=PROVIDER)
+            data = bytearray()
+            async with contextlib.aclosing(pieces):
+                while True:
+                    try:
+                        async with asyncio.timeout(stall):
+                            data += await anext(pieces)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise APITimeoutError(
+                            f"the {settings.mode} answer stalled: no data for {stall:g}s "
+                            f"after {len(data)} bytes",
+                            provider=PROVIDER,
+                            hint="raise the stall timeout (timeout=) if the server is just slow",
+                        ) from None
+                    if len(data) > MAX_ANSWER_BYTES:
+                        raise ProviderError(
+                            f"the {settings.mode} answer is larger than {MAX_ANSWER_BYTES} bytes",
+                            provider=PROVIDER,
+                            status=response.status,
+                        )
+        finally:
+            response.close()
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise StreamDecodeError(
+                f"{PROVIDER}: the {settings.mode} answer is not JSON ({exc})"
+            ) from None
 
     async def _interrupt(
         self, context: RunContext, settings: Settings, headers: Mapping[str, str]
@@ -501,6 +541,14 @@ class A1111Provider(Provider):
                 )
             )
         return finals
+
+
+def _unanswered(stall: float) -> APITimeoutError:
+    return APITimeoutError(
+        f"no answer to the progress requests for {stall:g}s",
+        provider=PROVIDER,
+        hint="raise the stall timeout (timeout=) if the server is just slow",
+    )
 
 
 def _info(raw: object) -> dict[str, Any]:
