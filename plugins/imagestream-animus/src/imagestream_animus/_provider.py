@@ -48,7 +48,7 @@ from ._api import AnimusAPI
 from ._auth import DEFAULT_AUTH, AnimusAuth, Credentials
 from ._config import DEFAULT_API_VERSION, KEY_ENV, PROVIDER, api_base, auth_url_for
 from ._download import DEFAULT_MAX_IMAGE_BYTES, download_image
-from ._errors import failed_generation, scrub
+from ._errors import failed_generation, message_of, scrub
 
 if TYPE_CHECKING:
     from imagestream import ImageRequest, RunContext
@@ -227,9 +227,17 @@ def read_status(data: Any) -> tuple[str, float | None, str | None, str | None, l
     status = str(raw).strip() if raw is not None else None
     progress = _number(data.get("progress"))
     fraction = None if progress is None else min(1.0, max(0.0, progress / 100))
-    urls = [url for url in data.get("result_urls") or () if isinstance(url, str) and url.strip()]
-    error = data.get("error")
-    error_text = error if isinstance(error, str) and error.strip() else None
+    raw_urls = data.get("result_urls")
+    if isinstance(raw_urls, str):
+        raw_urls = [raw_urls]
+    urls = (
+        [url for url in raw_urls if isinstance(url, str) and url.strip()]
+        if isinstance(raw_urls, list)
+        else []
+    )
+    # An error object ({"message": ...}, FastAPI's {"detail": ...}) says it as well as a string.
+    error = message_of(data.get("error"))
+    error_text = error if error and error.strip() else None
     lowered = (status or "").lower()
     if lowered in DONE_STATES:
         state = "done"
@@ -290,6 +298,8 @@ class AnimusProvider(Provider):
 
     Args:
         auth: The token cache (default: the one the Animus chat model shares).
+        retry: The retry policy of the request that starts a generation
+            (default :data:`CREATE_RETRY`); polls and downloads use the HTTP client's.
     """
 
     name = PROVIDER
@@ -304,8 +314,9 @@ class AnimusProvider(Provider):
     options = OPTIONS
     key_env = KEY_ENV
 
-    def __init__(self, *, auth: AnimusAuth | None = None) -> None:
+    def __init__(self, *, auth: AnimusAuth | None = None, retry: RetryPolicy | None = None) -> None:
         self.auth = auth or DEFAULT_AUTH
+        self.retry = retry or CREATE_RETRY
 
     # -- before anything is sent ---------------------------------------------
 
@@ -448,7 +459,7 @@ class AnimusProvider(Provider):
             "/generate/image",
             what="the image's answer",
             json_body=dict(settings.body),
-            retry=CREATE_RETRY,
+            retry=self.retry,
         )
         urls = _output_urls(data)
         if not urls:
@@ -468,7 +479,7 @@ class AnimusProvider(Provider):
             "/generation/create",
             what="the generation's creation answer",
             json_body=dict(settings.body),
-            retry=CREATE_RETRY,
+            retry=self.retry,
         )
         ids = _generation_ids(created)
         if not ids:
