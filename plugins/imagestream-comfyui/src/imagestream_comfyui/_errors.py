@@ -135,6 +135,10 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> Provide
     else:
         message = str(error_field or data.get("message") or text[:300])
         code = None
+    if status in _NOT_THE_WORKFLOW:
+        # A login, a quota or a rate limit (a proxy in front of the server, say):
+        # the status's own class, which says whether waiting helps.
+        return error_for_status(status, message[:500], provider=PROVIDER, headers=headers)
     cls = InvalidRequestError if 400 <= status < 500 else None
     return error_for_status(
         status,
@@ -144,6 +148,10 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> Provide
         code=code if isinstance(code, str) else None,
         cls=cls,
     )
+
+
+_NOT_THE_WORKFLOW = frozenset({401, 402, 403, 407, 408, 409, 429})
+"""Error statuses about the request's sender, not its workflow."""
 
 
 def node_error(node_errors: Mapping[str, Any], status: int | None = 400) -> ComfyUINodeError:
