@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 import math
 import random
+import struct
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ import attrs
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["FaultServer", "RecordedRequest", "Reply", "retry_after"]
+__all__ = ["FaultServer", "RecordedRequest", "Reply", "WebSocketReply", "retry_after"]
 
 _SECRET_HEADERS = frozenset(
     {
@@ -97,6 +98,10 @@ class Reply:
             bytes, the body unfinished: fewer bytes than the
             ``Content-Length`` said, or a chunked body without its last chunk.
         drop: Close the connection without answering at all (no status line).
+        after_requests: Hold the reply (before its status line and any
+            ``stall``) until the server has received this many requests in
+            all, this one included: a generation answered only once its
+            progress has been polled, say. A client that leaves first ends it.
     """
 
     status: int = 200
@@ -113,6 +118,7 @@ class Reply:
     reset_after: int | None = None
     truncate_after: int | None = None
     drop: bool = False
+    after_requests: int | None = None
 
     @classmethod
     def json(
@@ -165,6 +171,64 @@ class Reply:
         return attrs.evolve(self, **changes)
 
 
+@attrs.frozen
+class WebSocketReply:
+    """A scripted WebSocket: the opening handshake accepted, messages sent, a fault to end with.
+
+    The messages are sent as soon as the connection is open (the client
+    reads them when it is ready); then the server reads what the client
+    sends (:attr:`RecordedRequest.messages`) until the client closes. A
+    fault comes after the number of messages its field says, and ends the
+    script; a handshake refused or never answered is a :class:`Reply` in
+    its place (``Reply.error(403)``, ``Reply(stall=math.inf)``).
+
+    Attributes:
+        messages: The messages: text (``str``) or binary (``bytes``).
+        close_after: Close the connection (a closing handshake with
+            ``close_code`` and ``close_reason``) after this many messages.
+        close_code: The close code (1011: the server failed).
+        close_reason: The close reason.
+        reset_after: Abort the connection (TCP reset) after this many messages.
+        garbage_after: Write a frame no WebSocket may send (reserved bits
+            set) after this many messages.
+        oversized_after: Write the header of a binary frame of ``oversized``
+            bytes after this many messages (the payload never follows: a
+            client refuses the frame by its header).
+        oversized: The payload length that header declares.
+        stall: Seconds of silence (``math.inf``: until the client leaves).
+        stall_after: Messages sent before the stall.
+    """
+
+    messages: tuple[str | bytes, ...] = ()
+    close_after: int | None = None
+    close_code: int = 1011
+    close_reason: str = ""
+    reset_after: int | None = None
+    garbage_after: int | None = None
+    oversized_after: int | None = None
+    oversized: int = 2**31
+    stall: float = 0.0
+    stall_after: int = 0
+
+    @property
+    def status(self) -> int:
+        """101, the status of a handshake accepted (as :attr:`Reply.status` reads)."""
+        return 101
+
+    def but(self, **changes: Any) -> WebSocketReply:
+        """A copy with some fields changed: ``good.but(close_after=3)``."""
+        return attrs.evolve(self, **changes)
+
+    def ends_at(self) -> int | None:
+        """The number of messages sent before the fault that ends the script (``None``: none)."""
+        ends = [
+            n
+            for n in (self.close_after, self.reset_after, self.garbage_after, self.oversized_after)
+            if n is not None
+        ]
+        return min(ends) if ends else None
+
+
 @attrs.define
 class RecordedRequest:
     """One request the server received.
@@ -177,11 +241,12 @@ class RecordedRequest:
         headers: The request headers; credentials (``Authorization``,
             ``x-api-key``, ``x-goog-api-key``...) replaced by ``"<masked>"``.
         body: The request body.
-        reply: The :class:`Reply` it was given.
+        reply: The :class:`Reply` (or :class:`WebSocketReply`) it was given.
         client_closed: The client closed the connection before the reply
             was completely sent (it gave up, or stopped reading).
         completed: The reply was sent to its end as scripted (faults that
             end a reply early leave this ``False``).
+        messages: On a WebSocket, the messages the client sent.
     """
 
     number: int
@@ -190,9 +255,10 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: bytes
-    reply: Reply
+    reply: Reply | WebSocketReply
     client_closed: bool = False
     completed: bool = False
+    messages: list[str | bytes] = attrs.field(factory=list)
     _secrets: frozenset[str] = attrs.field(factory=frozenset, repr=False, alias="secrets")
     _server_closed: bool = attrs.field(default=False, repr=False, alias="server_closed")
 
@@ -244,6 +310,10 @@ class FaultServer:
             assert caught.value.partial.previews   # what came before the reset is kept
             assert len(server.requests) == 1       # and the request was not sent again
 
+    A provider that makes several requests (a token, a job, its status, a
+    download) gives each path it does not fault a script of its own with
+    :meth:`route`, and a WebSocket is a :class:`WebSocketReply` in a script.
+
     Args:
         replies: The script: one reply per request, in order.
         default: The reply once the script is used up (``None``: a 500 whose
@@ -251,14 +321,20 @@ class FaultServer:
         seed: Seed of the piece sizes of ``max_piece`` replies.
     """
 
-    def __init__(self, *replies: Reply, default: Reply | None = None, seed: int = 0) -> None:
-        self.script: deque[Reply] = deque(replies)
-        self.default = default
+    def __init__(
+        self,
+        *replies: Reply | WebSocketReply,
+        default: Reply | WebSocketReply | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.script: deque[Reply | WebSocketReply] = deque(replies)
+        self.default: Reply | WebSocketReply | None = default
         self.seed = seed
         self.requests: list[RecordedRequest] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._active = 0
+        self._routes: dict[str, _Route] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -295,9 +371,35 @@ class FaultServer:
 
     # -- script and state --------------------------------------------------------
 
-    def add(self, *replies: Reply) -> None:
+    def add(self, *replies: Reply | WebSocketReply) -> None:
         """Append replies to the script."""
         self.script.extend(replies)
+
+    def route(
+        self,
+        path: str,
+        *replies: Reply | WebSocketReply,
+        default: Reply | WebSocketReply | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Answer the requests for ``path`` from a script of their own.
+
+        ``path`` is a path (``/v1/status``), or a path and its query
+        (``/progress?skip=true``), which wins over the path alone. Replies
+        are appended to the route's script (``replace``: what was left of it
+        is dropped first); ``default`` (if given) answers once it is used up
+        (else a 500 saying so). Requests on a route are recorded in
+        :attr:`requests` like the others. ::
+
+            server.route("/token", default=Reply.json({"token": "t"}))  # every time
+            server.route("/ws", WebSocketReply(messages=('{"type": "done"}',)))
+        """
+        route = self._routes.setdefault(path, _Route())
+        if replace:
+            route.script.clear()
+        route.script.extend(replies)
+        if default is not None:
+            route.default = default
 
     @property
     def open_connections(self) -> int:
@@ -344,7 +446,9 @@ class FaultServer:
         from aiohttp import web
 
         body = await request.read()
-        reply = self.script.popleft() if self.script else self.default
+        route = self._routes.get(request.path_qs) or self._routes.get(request.path)
+        script, default = (route.script, route.default) if route else (self.script, self.default)
+        reply = script.popleft() if script else default
         if reply is None:
             reply = Reply.error(500, {"error": {"message": "FaultServer: no reply scripted"}})
         record = RecordedRequest(
@@ -362,18 +466,29 @@ class FaultServer:
         )
         self.requests.append(record)
         self._active += 1
-        response = web.StreamResponse(status=reply.status, headers=dict(reply.headers))
+        response: web.StreamResponse | None = None
         try:
+            if isinstance(reply, WebSocketReply):
+                socket = web.WebSocketResponse(autoping=True)
+                if socket.can_prepare(request).ok:
+                    response = socket
+                    await self._play_websocket(request, socket, reply, record)
+                    return socket
+                message = "FaultServer: a WebSocket is scripted here"
+                reply = record.reply = Reply.error(426, {"error": {"message": message}})
+            response = web.StreamResponse(status=reply.status, headers=dict(reply.headers))
             await self._play(request, response, reply, record)
         except asyncio.CancelledError:
-            # Handler cancellation: the connection was lost while the reply played.
-            record.client_closed = not record._server_closed
+            # Handler cancellation: the connection was lost while the reply played
+            # (or, on a WebSocket whose script was played, once the client left).
+            record.client_closed = not record._server_closed and not record.completed
             raise
         except ConnectionError:
             # Writing to a client that has gone.
             record.client_closed = not record._server_closed
         finally:
             self._active -= 1
+        assert response is not None
         return response
 
     async def _play(
@@ -383,6 +498,8 @@ class FaultServer:
         reply: Reply,
         record: RecordedRequest,
     ) -> None:
+        if reply.after_requests is not None:
+            await self.wait_requests(reply.after_requests, within=math.inf)
         if reply.stall and reply.stall_after is None:
             await _sleep(reply.stall)
         transport = request.transport
@@ -444,6 +561,84 @@ class FaultServer:
                 await asyncio.sleep(reply.trickle)
             elif reply.max_piece is not None:
                 await asyncio.sleep(0)
+
+    async def _play_websocket(
+        self,
+        request: web.Request,
+        socket: web.WebSocketResponse,
+        reply: WebSocketReply,
+        record: RecordedRequest,
+    ) -> None:
+        await socket.prepare(request)
+        transport = request.transport
+        assert transport is not None
+        # The client's messages, until it closes (or the connection is lost).
+        reading = asyncio.ensure_future(_read_websocket(socket, record))
+        try:
+            ends = reply.ends_at()
+            for sent, message in enumerate((*reply.messages, None)):
+                if reply.stall and sent == reply.stall_after:
+                    # Silence: until the client leaves, if it does.
+                    timeout = None if math.isinf(reply.stall) else reply.stall
+                    await asyncio.wait({reading}, timeout=timeout)
+                    if reading.done():
+                        record.client_closed = True
+                        return
+                if sent == ends:
+                    await _websocket_fault(socket, transport, reply, sent, record, reading)
+                    return
+                if message is None:
+                    break
+                if isinstance(message, str):
+                    await socket.send_str(message)
+                else:
+                    await socket.send_bytes(message)
+            record.completed = True
+            await reading
+        finally:
+            reading.cancel()
+
+
+@attrs.define
+class _Route:
+    """The script of one path (:meth:`FaultServer.route`)."""
+
+    script: deque[Reply | WebSocketReply] = attrs.field(factory=deque)
+    default: Reply | WebSocketReply | None = None
+
+
+async def _read_websocket(socket: web.WebSocketResponse, record: RecordedRequest) -> None:
+    from aiohttp import WSMsgType
+
+    async for message in socket:
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            record.messages.append(message.data)
+        else:
+            break
+
+
+async def _websocket_fault(
+    socket: web.WebSocketResponse,
+    transport: asyncio.Transport,
+    reply: WebSocketReply,
+    sent: int,
+    record: RecordedRequest,
+    reading: asyncio.Future[None],
+) -> None:
+    record._server_closed = sent in (reply.close_after, reply.reset_after)
+    if sent == reply.reset_after:
+        transport.abort()
+        return
+    if sent == reply.close_after:
+        await socket.close(code=reply.close_code, message=reply.close_reason.encode())
+        return
+    if sent == reply.garbage_after:
+        # FIN and all three reserved bits set, though no extension was agreed on.
+        transport.write(bytes([0xF1, 5]) + b"junk!")
+    else:
+        transport.write(bytes([0x82, 127]) + struct.pack(">Q", reply.oversized))
+    # The client fails the connection: wait (a little) for it to go.
+    await asyncio.wait({reading}, timeout=5.0)
 
 
 async def _sleep(seconds: float) -> None:
