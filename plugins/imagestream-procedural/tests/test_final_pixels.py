@@ -92,6 +92,89 @@ REFERENCE: list[tuple[str, int, str, int, int, list[str]]] = [
         1,
         ["6062c1507276ba9fa89d16343deb7b51018ccbb2a095a1fb678d5dbea71dcf17"],
     ),
+    # Abstract art at small sizes: every layer of the drawing, for a spread of palettes.
+    (
+        "sunrise over misty mountains",
+        3,
+        "96x64",
+        2,
+        1,
+        [
+            "431653578bf00248a95c6ea1860acfa8105a0619f30d8891a86a1868a8858c29",
+        ],
+    ),
+    (
+        "a quiet blue ocean at night",
+        11,
+        "80x80",
+        2,
+        1,
+        [
+            "d97a68eea549fecb0c206b834d3b5acae5920e836f0886d46ed8f7f236eb62aa",
+        ],
+    ),
+    (
+        "warm autumn forest path",
+        5,
+        "64x128",
+        2,
+        1,
+        [
+            "87029cc55c469ea79b06ada2386e0b35ee6993f959dee956172dcf248c86557f",
+        ],
+    ),
+    (
+        "stained glass cathedral",
+        8,
+        "128x96",
+        2,
+        1,
+        [
+            "be2145935e0c0150d0f49543de1cd29b699e187e28edd4f2dffdf6fd711bcca2",
+        ],
+    ),
+    (
+        "dark cyberpunk alley, red neon",
+        21,
+        "100x60",
+        2,
+        1,
+        [
+            "32702026febd1bd018e8717fc887d8c8690cf8adbaf329266c19b25cd4fc8466",
+        ],
+    ),
+    (
+        "pastel candy clouds",
+        34,
+        "72x72",
+        2,
+        1,
+        [
+            "2670f90b69542caa4b26bc6387f9686e4ec56dae805e20e97e1c603417a1dc8a",
+        ],
+    ),
+    (
+        "golden desert dunes",
+        55,
+        "90x120",
+        2,
+        1,
+        [
+            "15606a7807450e2cc14c3861ba880a068f74da7efa428a7eafe41e3e6cb629b7",
+        ],
+    ),
+    (
+        "emerald jungle waterfall",
+        89,
+        "64x64",
+        2,
+        3,
+        [
+            "ba05619edd66d680b0ccdf064f46f96093f3e6dfe1d3bd5934ca5e0f4fc8512a",
+            "2694590cf71756340ae85b9b522e5af263bed7748680f3caf27e1da26c01cfb4",
+            "9169461f365067d4d492e0a412f5bafd9345eacfd3c89392170724616574c2c5",
+        ],
+    ),
 ]
 
 

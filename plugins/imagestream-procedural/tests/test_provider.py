@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import itertools
 from typing import Any
 
 import pytest
+from PIL import Image, ImageChops, ImageStat
 
 import imagestream
 from imagestream import ImageFinal, ImagePreview, Pipeline, TextDelta, Usage
+from imagestream.provider import LazyProvider
 from imagestream_procedural import ProceduralProvider, _plugin
+from imagestream_procedural._provider import preview_size
 
 
 async def _chunks(**params: Any) -> list[Any]:
@@ -26,7 +31,8 @@ async def test_streams_text_previews_final_and_usage_in_order() -> None:
     previews = [c for c in chunks if isinstance(c, ImagePreview)]
     assert [p.step for p in previews] == list(range(6))
     assert all(p.total_steps == 6 and p.mime_type == "image/jpeg" for p in previews)
-    sigmas = [p.sigma for p in previews]
+    sigmas = [p.sigma or 0.0 for p in previews]
+    assert all(p.sigma is not None for p in previews)
     assert all(a > b for a, b in itertools.pairwise(sigmas)), "sigma must fall"
     (final,) = [c for c in chunks if isinstance(c, ImageFinal)]
     assert final.seed == 5
@@ -81,6 +87,7 @@ async def test_output_formats(fmt: str) -> None:
         ({"output_format": "bmp"}, "not supported"),
         ({"model": "sdxl"}, "unknown model"),
         ({"colour": "red"}, "unknown option"),
+        ({"preview_size": "big"}, "preview_size"),
     ],
 )
 async def test_bad_settings_are_refused_before_any_work(
@@ -103,3 +110,86 @@ def test_is_the_default_provider(imagestream_plugins: Any) -> None:
     imagestream_plugins.register(_plugin, "procedural-test")
     result = imagestream.generate("a red circle", size="32x32", steps=1)
     assert result.provider == "procedural"
+
+
+def _decoded(chunk: ImagePreview | ImageFinal) -> Image.Image:
+    return Image.open(io.BytesIO(chunk.image.data)).convert("RGB")
+
+
+@pytest.mark.parametrize(
+    ("size", "longest", "expected"),
+    [
+        ((512, 512), 256, (256, 256)),
+        ((2048, 1024), 256, (256, 128)),
+        ((768, 512), 256, (256, 171)),
+        ((200, 100), 256, (200, 100)),  # never bigger than the picture
+        ((17, 4096), 256, (16, 256)),  # a side never under 16 pixels
+        ((4096, 4096), 4096, (4096, 4096)),
+    ],
+)
+def test_preview_size(size: tuple[int, int], longest: int, expected: tuple[int, int]) -> None:
+    assert preview_size(*size, longest) == expected
+
+
+async def test_previews_are_made_at_preview_size_and_the_final_at_full_size() -> None:
+    chunks = await _chunks(prompt="a lighthouse at dusk", size="1024x512", steps=4, seed=3)
+    previews = [c for c in chunks if isinstance(c, ImagePreview)]
+    (final,) = [c for c in chunks if isinstance(c, ImageFinal)]
+    assert {(p.width, p.height) for p in previews} == {(256, 128)}
+    assert all(_decoded(p).size == (256, 128) for p in previews)
+    assert (final.width, final.height) == _decoded(final).size == (1024, 512)
+    # The last preview is the final picture, scaled down.
+    small = _decoded(final).resize((256, 128), Image.Resampling.BOX)
+    difference = ImageChops.difference(_decoded(previews[-1]), small)
+    assert max(ImageStat.Stat(difference).mean) < 4
+
+
+async def test_preview_size_is_an_option() -> None:
+    chunks = await _chunks(size="300x200", steps=2, preview_size=100)
+    assert {(c.width, c.height) for c in chunks if isinstance(c, ImagePreview)} == {(100, 67)}
+    chunks = await _chunks(size="300x200", steps=2, preview_size=4096)
+    assert {(c.width, c.height) for c in chunks if isinstance(c, ImagePreview)} == {(300, 200)}
+
+
+async def test_the_final_does_not_depend_on_the_previews() -> None:
+    def final(chunks: list[Any]) -> bytes:
+        (found,) = [c for c in chunks if isinstance(c, ImageFinal)]
+        return found.image.data
+
+    params: dict[str, Any] = {"prompt": "stained glass", "size": "96x64", "steps": 5, "seed": 2}
+    alone = final(await _chunks(**params, partial_images=0))
+    assert final(await _chunks(**params, preview_size=32, preview_format="png")) == alone
+    assert final(await _chunks(**params, partial_images=2)) == alone
+
+
+async def test_a_preview_size_out_of_range_is_refused() -> None:
+    with pytest.raises(imagestream.ValidationError, match="preview_size must be between 16"):
+        await _chunks(preview_size=8)
+
+
+async def test_leaving_early_stops_making_previews(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imagestream_procedural import _provider
+
+    encoded: list[str] = []
+    encode = _provider._encode
+
+    def counting(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
+        encoded.append(fmt)
+        return encode(image, fmt, quality)
+
+    monkeypatch.setattr(_provider, "_encode", counting)
+    pipe = Pipeline(ProceduralProvider())
+    async with pipe.stream("a lighthouse at dusk", size="64x64", steps=200, seed=1) as chunks:
+        async for chunk in chunks:
+            if isinstance(chunk, ImagePreview):
+                break
+    await asyncio.sleep(0.2)  # time enough for the 200 previews, were they still made
+    assert encoded.count("JPEG") < 50
+
+
+def test_registers_a_lazy_provider_that_says_what_the_class_says() -> None:
+    lazy = _plugin.provider()
+    assert isinstance(lazy, LazyProvider)
+    assert not lazy.loaded
+    lazy.check()
+    assert isinstance(lazy.load(), ProceduralProvider)

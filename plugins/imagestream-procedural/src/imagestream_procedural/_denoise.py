@@ -9,8 +9,9 @@ blended with one fixed field of seeded noise in proportion to the same level.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
+import hashlib
+import math
+from collections.abc import Collection, Iterator
 from typing import Final
 
 from PIL import Image, ImageFilter
@@ -34,7 +35,9 @@ _NOISE_SIDE: Final = 1024
 """Largest side of the noise field before it is scaled up to the canvas."""
 
 
-def denoise_frames(target: Image.Image, seed: int, steps: int) -> Iterator[Frame]:
+def denoise_frames(
+    target: Image.Image, seed: int, steps: int, *, only: Collection[int] | None = None
+) -> Iterator[Frame]:
     """Return a lazy iterator of ``steps`` frames ``(step_index, sigma, frame)``.
 
     ``step_index`` counts from 0 and ``sigma`` is the noise level the step
@@ -44,7 +47,8 @@ def denoise_frames(target: Image.Image, seed: int, steps: int) -> Iterator[Frame
     and the last is a copy of ``target`` itself.
 
     Frames are made lazily, one per iteration, so a caller can send each one
-    on before the next is computed. Arguments are checked immediately:
+    on before the next is computed; with ``only``, just the frames of those
+    step indices are made and yielded. Arguments are checked immediately:
     :class:`ValueError` for ``steps`` outside 1..200 or a ``target`` whose
     sides are outside 16..4096 pixels.
     """
@@ -52,14 +56,18 @@ def denoise_frames(target: Image.Image, seed: int, steps: int) -> Iterator[Frame
     check_size(*target.size)
     # Snapshot the target now: the caller may reuse the image while we iterate.
     picture = target.convert("RGB") if target.mode != "RGB" else target.copy()
-    return _frames(picture, seed, sigma_schedule(steps))
+    return _frames(picture, seed, sigma_schedule(steps), only)
 
 
-def _frames(picture: Image.Image, seed: int, sigmas: list[float]) -> Iterator[Frame]:
+def _frames(
+    picture: Image.Image, seed: int, sigmas: list[float], only: Collection[int] | None
+) -> Iterator[Frame]:
     noise = _noise(seed, picture.size)
     scale = min(picture.size) / 512
     pyramid = _Pyramid(picture)
     for index, sigma in enumerate(sigmas):
+        if only is not None and index not in only:
+            continue
         remaining = sigmas[index + 1] if index + 1 < len(sigmas) else 0.0
         if remaining == 0.0:
             yield index, sigma, picture.copy()
@@ -76,33 +84,33 @@ class _Pyramid:
     """Blurred versions of the picture, made cheaply.
 
     A Gaussian blur in Pillow costs the same at any radius, so its cost is
-    all in the pixel count: blurring a reduced copy by a proportionally
-    smaller radius and scaling it back up looks the same and is up to a
-    thousand times cheaper. Radii too small for that are faked by mixing the
-    sharp picture with one fixed fine blur.
+    all in the pixel count: the picture is blurred at a ladder of radii (2,
+    4, 8, ... pixels), each on a reduced copy by a proportionally smaller
+    radius, scaled back up once. A radius between two rungs is a mix of the
+    two (below 2 pixels, of the sharp picture and the first rung), which
+    under the noise looks the same as that blur, and costs one blend.
     """
 
     _FACTORS: Final = (32, 16, 8, 4, 2)
-    _FINE: Final = 2.0
-    """Radius of the fine blur; at least 1 pixel at half size, so never full size."""
+    _FIRST: Final = 2.0
+    """The first rung: at least 1 pixel of blur at half size, so never made at full size."""
 
     def __init__(self, picture: Image.Image) -> None:
         self.picture = picture
-        self.levels: dict[int, Image.Image] = {}
-        self.fine: Image.Image | None = None
+        self.rungs: dict[float, Image.Image] = {0.0: picture}
 
     def blurred(self, radius: float) -> Image.Image:
         """The picture blurred by about ``radius`` pixels."""
         if radius <= 0:
             return self.picture
-        if radius < self._FINE:
-            # A narrow blur at full size costs as much as a wide one. Under the
-            # noise, part sharp and part slightly soft looks the same as a
-            # slight blur, and costs one blend.
-            if self.fine is None:
-                self.fine = self._reduced_blur(self._FINE)
-            return Image.blend(self.picture, self.fine, radius / self._FINE)
-        return self._reduced_blur(radius)
+        low = 0.0 if radius < self._FIRST else 2.0 ** math.floor(math.log2(radius))
+        high = max(self._FIRST, 2 * low)
+        return Image.blend(self._rung(low), self._rung(high), (radius - low) / (high - low))
+
+    def _rung(self, radius: float) -> Image.Image:
+        if radius not in self.rungs:
+            self.rungs[radius] = self._reduced_blur(radius)
+        return self.rungs[radius]
 
     def _reduced_blur(self, radius: float) -> Image.Image:
         side = min(self.picture.size)
@@ -110,14 +118,13 @@ class _Pyramid:
             # Keep at least a pixel of blur at the reduced size, which hides
             # the blockiness scaling up would otherwise show.
             if radius / factor >= 1.0 and side // factor >= 8:
-                small = self._level(factor).filter(ImageFilter.GaussianBlur(radius / factor))
-                return small.resize(self.picture.size, Image.Resampling.BICUBIC)
+                small = self.picture.reduce(factor).filter(
+                    ImageFilter.GaussianBlur(radius / factor)
+                )
+                # Bilinear: the small picture is blurred by a pixel or more, which
+                # leaves nothing for a wider filter to keep, at half the cost.
+                return small.resize(self.picture.size, Image.Resampling.BILINEAR)
         return self.picture.filter(ImageFilter.GaussianBlur(radius))
-
-    def _level(self, factor: int) -> Image.Image:
-        if factor not in self.levels:
-            self.levels[factor] = self.picture.reduce(factor)
-        return self.levels[factor]
 
 
 def _noise(seed: int, size: tuple[int, int]) -> Image.Image:
@@ -125,17 +132,21 @@ def _noise(seed: int, size: tuple[int, int]) -> Image.Image:
 
     The field is made at most :data:`_NOISE_SIDE` pixels wide and scaled up
     without smoothing, so the grain stays crisp while a 4096-pixel canvas
-    does not pay for 50 MB of random bytes.
+    does not pay for 50 MB of random bytes. The bytes come from SHAKE-128
+    keyed by the seed: the same seed, the same noise, on any machine.
     """
     width, height = size
     step = -(-max(width, height) // _NOISE_SIDE)
     field = (-(-width // step), -(-height // step))
-    rng = random.Random(seed)
-    grain = Image.frombytes("RGB", field, rng.randbytes(field[0] * field[1] * 3))
     blotch = max(1, _BLOTCH // step)
     small = (-(-field[0] // blotch), -(-field[1] // blotch))
-    blotches = Image.frombytes("RGB", small, rng.randbytes(small[0] * small[1] * 3))
-    blotches = blotches.resize(field, Image.Resampling.BICUBIC)
+    grain_bytes = field[0] * field[1] * 3
+    stream = hashlib.shake_128(f"procedural noise {seed}".encode()).digest(
+        grain_bytes + small[0] * small[1] * 3
+    )
+    grain = Image.frombytes("RGB", field, stream[:grain_bytes])
+    blotches = Image.frombytes("RGB", small, stream[grain_bytes:])
+    blotches = blotches.resize(field, Image.Resampling.BILINEAR)
     lut = [min(255, max(0, round(128 + (v - 128) * _NOISE_CONTRAST))) for v in range(256)]
     noise = Image.blend(grain, blotches, 0.5).point(lut * 3)
     return noise if field == size else noise.resize(size, Image.Resampling.NEAREST)

@@ -26,6 +26,8 @@ MODELS: Final = (
 
 PREVIEW_FORMAT: Final = "jpeg"
 PREVIEW_QUALITY: Final = 70
+PREVIEW_SIZE: Final = 256
+"""The longest side of a preview, in pixels: a preview of a bigger picture is scaled down."""
 
 OPTIONS: Final[Mapping[str, Any]] = {
     "preview_format": {
@@ -40,5 +42,12 @@ OPTIONS: Final[Mapping[str, Any]] = {
         "default": PREVIEW_QUALITY,
         "min": 1,
         "max": 100,
+    },
+    "preview_size": {
+        "type": "integer",
+        "description": "longest side of the previews in pixels (never more than the picture's)",
+        "default": PREVIEW_SIZE,
+        "min": 16,
+        "max": 4096,
     },
 }

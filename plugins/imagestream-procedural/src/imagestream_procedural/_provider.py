@@ -1,13 +1,23 @@
-"""The ``procedural`` provider: validate the request, then stream frames and the final."""
+"""The ``procedural`` provider: validate the request, then stream frames and the final.
+
+Imported when the provider first runs (the plugin registers a
+:class:`~imagestream.provider.LazyProvider`), so Pillow and asyncio are
+imported here, at the top.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+import threading
+import zlib
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
+from PIL import Image
 
 from imagestream import (
     Chunk,
@@ -32,10 +42,11 @@ from ._meta import (
     OPTIONS,
     PREVIEW_FORMAT,
     PREVIEW_QUALITY,
+    PREVIEW_SIZE,
 )
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
+    from ._scene import Scene
 
 __all__ = ["ProceduralProvider"]
 
@@ -50,14 +61,32 @@ FORMATS = {
 }
 
 
-def _encode(image: Image, fmt: str, quality: int = 90) -> bytes:
+def _encode(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     if fmt == "PNG":
-        # Level 1 is ~4x faster than the default and only slightly larger for art like this.
-        image.save(buffer, "PNG", compress_level=1)
+        # Level 1 is ~4x faster than the default and only slightly larger for art
+        # like this; run-length matching is faster still, and smaller here.
+        image.save(buffer, "PNG", compress_level=1, compress_type=zlib.Z_RLE)
     else:
         image.save(buffer, fmt, quality=quality)
     return buffer.getvalue()
+
+
+def preview_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """The size of the previews of a ``width`` x ``height`` picture: its longest side at most ``longest``.
+
+    A side is never made shorter than 16 pixels (or the picture's, if that is
+    shorter), so very narrow pictures get slightly wider previews.
+    """
+    from ._limits import MIN_SIDE
+
+    scale = longest / max(width, height)
+    if scale >= 1:
+        return width, height
+    return (
+        max(min(width, MIN_SIDE), round(width * scale)),
+        max(min(height, MIN_SIDE), round(height * scale)),
+    )
 
 
 def _preview_steps(steps: int, wanted: int | None) -> set[int]:
@@ -92,6 +121,7 @@ class ProceduralProvider(Provider):
         options = Options(request.options, provider=self.name, known=self.options)
         options.choice("preview_format", ("png", "jpeg", "jpg", "webp"))
         options.integer("preview_quality", low=1, high=100)
+        options.integer("preview_size", low=MIN_SIDE, high=MAX_SIDE)
         width, height = request.dimensions or DEFAULT_SIZE
         if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
             raise ConfigurationError(
@@ -127,12 +157,13 @@ class ProceduralProvider(Provider):
         )
 
     async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
-        """Yield a description, then per sample the previews and the final image."""
-        # Imported here, not at the top: the plugin manager imports this module
-        # at start-up, and asyncio alone would cost ``imagestream --help`` 20 ms.
-        import asyncio
+        """Yield a description, then per sample the previews and the final image.
 
-        from ._art import denoise_frames, parse_prompt, render
+        Previews are made and encoded at preview size (``preview_size``, the
+        longest side), from the final picture scaled down; the final is
+        encoded at full size while they are made.
+        """
+        from ._art import parse_prompt
 
         width, height = request.dimensions or DEFAULT_SIZE
         steps = request.steps or DEFAULT_STEPS
@@ -143,36 +174,74 @@ class ProceduralProvider(Provider):
         preview_fmt, preview_mime = FORMATS[str(preview).strip().lower()]
         quality = request.option("preview_quality")
         quality = int(quality if quality is not None else PREVIEW_QUALITY)
+        longest = request.option("preview_size")
+        small = preview_size(width, height, int(longest if longest is not None else PREVIEW_SIZE))
         wanted = _preview_steps(steps, request.partial_images)
 
         scene = parse_prompt(request.prompt)
         description = scene.describe()
         yield TextDelta(description)
+        plan = _Plan(width, height, steps, small, frozenset(wanted), preview_fmt, quality)
+        loop = asyncio.get_running_loop()
         for sample in range(request.n):
             sample_seed = (seed + sample) % 2**32
-            target = await asyncio.to_thread(render, scene, width, height, sample_seed)
-            frames = denoise_frames(target, sample_seed, steps)
-            index = 0
-            while True:
-                # Each frame is made and encoded off the event loop, one at a time,
-                # so previews stream while the next one is computed.
-                item = await asyncio.to_thread(_next_frame, frames, wanted, preview_fmt, quality)
-                if item is None:
-                    break
-                step, sigma, encoded = item
-                yield ImagePreview(
-                    image=ImageData.from_bytes(encoded, preview_mime),
-                    index=index,
-                    sample=sample,
-                    step=step,
-                    total_steps=steps,
-                    sigma=sigma,
-                    mime_type=preview_mime,
-                    width=width,
-                    height=height,
-                )
-                index += 1
-            data = await asyncio.to_thread(_encode, target, final_fmt)
+            # One worker thread draws the picture, then makes and encodes each
+            # preview, handing each on as it is ready; the final is encoded in
+            # another at the same time (the encoders leave the interpreter free).
+            made: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+            stop = threading.Event()
+
+            def post(
+                kind: str,
+                value: Any,
+                made: asyncio.Queue[tuple[str, Any]] = made,
+                stop: threading.Event = stop,
+            ) -> None:
+                if stop.is_set():
+                    return  # nobody is listening any more
+                with contextlib.suppress(RuntimeError):  # nor is a closed loop
+                    loop.call_soon_threadsafe(made.put_nowait, (kind, value))
+
+            def ended(
+                done: asyncio.Future[None], made: asyncio.Queue[tuple[str, Any]] = made
+            ) -> None:
+                if not done.cancelled():
+                    done.exception()  # seen here, raised by the loop below if it still runs
+                made.put_nowait(("done", done))  # after every post: they came first
+
+            maker = loop.run_in_executor(None, _make_sample, scene, sample_seed, plan, post, stop)
+            maker.add_done_callback(ended)
+            final: asyncio.Future[bytes] | None = None
+            try:
+                index = 0
+                while True:
+                    kind, value = await made.get()
+                    if kind == "picture":
+                        final = loop.run_in_executor(None, _encode, value, final_fmt)
+                    elif kind == "preview":
+                        step, sigma, encoded = value
+                        yield ImagePreview(
+                            image=ImageData.from_bytes(encoded, preview_mime),
+                            index=index,
+                            sample=sample,
+                            step=step,
+                            total_steps=steps,
+                            sigma=sigma,
+                            mime_type=preview_mime,
+                            width=small[0],
+                            height=small[1],
+                        )
+                        index += 1
+                    else:
+                        value.result()  # the worker's exception, if it raised
+                        break
+                assert final is not None  # the worker posts the picture first
+                data = await final
+            finally:
+                # Left early: the worker stops after the preview it is making.
+                stop.set()
+                if final is not None:
+                    final.cancel()
             yield ImageFinal(
                 image=ImageData.from_bytes(data, final_mime),
                 sample=sample,
@@ -186,10 +255,45 @@ class ProceduralProvider(Provider):
         yield Usage(input_tokens=words, output_tokens=0, total_tokens=words, cost_usd=0.0)
 
 
-def _next_frame(
-    frames: Iterator[tuple[int, float, Image]], wanted: set[int], fmt: str, quality: int
-) -> tuple[int, float, bytes] | None:
-    for step, sigma, frame in frames:
-        if step in wanted:
-            return step, sigma, _encode(frame, fmt, quality)
-    return None
+@attrs.frozen
+class _Plan:
+    """What each sample of a run is made of, read from the request once."""
+
+    width: int
+    height: int
+    steps: int
+    preview_size: tuple[int, int]
+    wanted: frozenset[int]
+    preview_format: str
+    preview_quality: int
+
+
+def _make_sample(
+    scene: Scene, seed: int, plan: _Plan, post: Callable[[str, Any], None], stop: threading.Event
+) -> None:
+    """Draw one sample and make its previews, in a worker thread, posting each as it is ready.
+
+    Posts ``("picture", image)`` first, then ``("preview", (step, sigma,
+    encoded))`` for each wanted step, unless ``stop`` is set.
+    """
+    from ._art import denoise_frames, render
+
+    picture = render(scene, plan.width, plan.height, seed)
+    post("picture", picture)
+    if not plan.wanted:
+        return
+    picture = _shrink(picture, plan.preview_size)
+    for step, sigma, frame in denoise_frames(picture, seed, plan.steps, only=plan.wanted):
+        if stop.is_set():
+            return
+        post("preview", (step, sigma, _encode(frame, plan.preview_format, plan.preview_quality)))
+
+
+def _shrink(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``picture`` at ``size``: box-reduced by a whole factor, then resampled if need be."""
+    factor = min(picture.width // size[0], picture.height // size[1])
+    if factor >= 2:
+        picture = picture.reduce(factor)
+    if picture.size != size:
+        picture = picture.resize(size, Image.Resampling.BILINEAR)
+    return picture
