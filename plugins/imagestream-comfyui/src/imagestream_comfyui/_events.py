@@ -112,8 +112,9 @@ def image_refs(output: object, node_id: str | None) -> list[ImageRef]:
     """The images in a node's output (``{"images": [{filename, subfolder, type}, ...]}``)."""
     if not isinstance(output, Mapping):
         return []
+    images = output.get("images")
     refs = []
-    for item in output.get("images") or ():
+    for item in images if isinstance(images, list) else ():
         if isinstance(item, Mapping) and isinstance(item.get("filename"), str):
             refs.append(
                 ImageRef(
