@@ -18,6 +18,7 @@ import functools
 import itertools
 import json
 import math
+import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,6 +32,7 @@ from imagestream import (
     ImagePreview,
     ImageRequest,
     ImagestreamError,
+    Progress,
     Secret,
     TextDelta,
     Usage,
@@ -63,7 +65,9 @@ IMAGE_STRINGS = [
 OPENAI_KEY = "sk-proj-PropertyKey0123456789"
 NOVELAI_KEY = "pst-PropertyToken0123456789abcdef"
 GEMINI_KEY = "AIzaPropertyKey0123456789"
-KEYS = (OPENAI_KEY, NOVELAI_KEY, GEMINI_KEY)
+ANIMUS_KEY = "eyJhbGciOiJIUzI1NiJ9.animus-property-token-0123456789"
+A1111_LOGIN = "matrix:a1111-property-password-0123"
+KEYS = (OPENAI_KEY, NOVELAI_KEY, GEMINI_KEY, ANIMUS_KEY, A1111_LOGIN)
 """Credentials the parsers are given, and that the generated events quote: no error may."""
 
 QUOTING = [f"Incorrect API key provided: {key}" for key in KEYS] + [f"Bearer {k}" for k in KEYS]
@@ -126,7 +130,7 @@ def msgpack_values(keys: Iterable[str], words: Iterable[str]) -> st.SearchStrate
 def chunks_are_usable(chunks: Iterable[Any]) -> None:
     """Each chunk is one of the protocol's, and an image's bytes come out or raise a typed error."""
     for chunk in chunks:
-        assert isinstance(chunk, ImagePreview | ImageFinal | TextDelta | Usage), chunk
+        assert isinstance(chunk, ImagePreview | ImageFinal | TextDelta | Usage | Progress), chunk
         if isinstance(chunk, ImagePreview | ImageFinal):
             with contextlib.suppress(ImagestreamError):
                 chunk.image.data  # noqa: B018 - decoding is what is checked
@@ -533,3 +537,536 @@ def test_google_stream_bytes_give_events_or_typed_errors(
         if typed(lambda p=piece: decoder.feed(p), GEMINI_KEY) is None:
             return
     typed(decoder.close, GEMINI_KEY)
+
+
+# -- Animus ----------------------------------------------------------------------
+
+ANIMUS_KEYS = {
+    "choices",
+    "delta",
+    "message",
+    "content",
+    "reasoning",
+    "reasoning_content",
+    "image_prompt",
+    "finish_reason",
+    "usage",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "error",
+    "status",
+    "code",
+    "status_code",
+    "detail",
+    "msg",
+    "compliance_violations",
+    "turns",
+    "next",
+    "generation_id",
+    "progress",
+    "result_urls",
+    "output",
+    "outputs",
+    "results",
+    "credits_deducted",
+    "remaining_balance",
+}
+ANIMUS_WORDS = {
+    "[DONE]",
+    "stop",
+    "assistant",
+    "content policy",
+    "completed",
+    "failed",
+    "processing",
+    "queued",
+    "https://cdn.example/result.png",
+    "gen_1",
+}
+
+
+def _animus_choice() -> st.SearchStrategy[Any]:
+    """A choice: ``delta`` and ``message`` with the fields read from them, of any value."""
+    anything = json_values(ANIMUS_KEYS, ANIMUS_WORDS)
+    part = st.fixed_dictionaries(
+        {},
+        optional={
+            name: SCALARS | anything
+            for name in ("content", "reasoning", "reasoning_content", "image_prompt", "turns")
+        },
+    )
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "delta": part,
+            "message": part,
+            "finish_reason": SCALARS,
+            "image_prompt": SCALARS,
+        },
+    )
+
+
+def _animus_events() -> st.SearchStrategy[str]:
+    """A chat event's data: a chunk's JSON, any JSON, text, the end marker, a quoted key."""
+    choices = st.lists(_animus_choice() | json_values(ANIMUS_KEYS, ANIMUS_WORDS), max_size=2)
+    chunk = st.fixed_dictionaries(
+        {"choices": choices | SCALARS},
+        optional={
+            "usage": json_values(ANIMUS_KEYS, ANIMUS_WORDS),
+            "error": json_values(ANIMUS_KEYS, ANIMUS_WORDS),
+            "image_prompt": SCALARS,
+        },
+    )
+    return (
+        (chunk | json_values(ANIMUS_KEYS, ANIMUS_WORDS)).map(json.dumps)
+        | st.text(max_size=20)
+        | st.sampled_from(["[DONE]", " [DONE] ", *QUOTING])
+    )
+
+
+def _read_chat(events: Iterable[str]) -> None:
+    from imagestream_animus import ChatEventReader
+
+    reader = ChatEventReader((ANIMUS_KEY,))
+    for data in events:
+        deltas = typed(lambda d=data: reader.feed(d), ANIMUS_KEY)
+        if deltas is None:
+            return
+        chunks_are_usable(deltas)
+        if reader.done:
+            break
+    reply = reader.reply()
+    assert isinstance(reply.text, str) and isinstance(reply.thoughts, str)
+
+
+@PROPERTIES
+@given(events=st.lists(_animus_events(), max_size=5))
+def test_animus_chat_events_give_deltas_or_typed_errors(events: list[str]) -> None:
+    """``ChatEventReader.feed`` on any event data, then ``reply``."""
+    _read_chat(events)
+
+
+@PROPERTIES
+@given(answer=_animus_choice() | json_values(ANIMUS_KEYS, ANIMUS_WORDS))
+def test_animus_chat_answers_give_deltas_or_typed_errors(answer: Any) -> None:
+    """A whole (non-streamed) chat answer of any shape: deltas and a reply, or a typed error."""
+    from imagestream_animus import ChatEventReader
+
+    if not isinstance(answer, dict) or "choices" not in answer:
+        answer = {"choices": [answer]}
+    reader = ChatEventReader((ANIMUS_KEY,))
+    deltas = typed(lambda: reader.read(answer, streamed=False), ANIMUS_KEY)
+    if deltas is not None:
+        chunks_are_usable(deltas)
+        reader.reply()
+
+
+@PROPERTIES
+@given(
+    events=st.lists(_animus_events(), max_size=4),
+    garbage=st.binary(max_size=40) | st.sampled_from([b"data: {", b"data: [DO", b": ping\n"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=2048), max_size=6),
+)
+def test_animus_chat_stream_bytes_give_deltas_or_typed_errors(
+    events: list[str], garbage: bytes, cuts: list[int]
+) -> None:
+    """The ``sse`` decoder in front of the reader: events and garbage, cut anywhere."""
+    from imagestream_sse import SSEDecoder
+
+    body = b"".join(f"data: {data}\n\n".encode() for data in events if "\n" not in data)
+    decoder = SSEDecoder()
+    decoded: list[str] = []
+    for piece in _pieces(body + garbage, cuts):
+        got = typed(lambda p=piece: decoder.feed(p), ANIMUS_KEY)
+        if got is None:
+            return
+        decoded += [str(event.data) for event in got]
+    tail = typed(decoder.close, ANIMUS_KEY)
+    decoded += [str(event.data) for event in tail or ()]
+    _read_chat(decoded)
+
+
+def _animus_status() -> st.SearchStrategy[Any]:
+    """A status (or creation, or generate-image) answer: its fields with any values, or any JSON."""
+    fields = ("status", "progress", "result_urls", "error", "generation_id", "output", "results")
+    anything = json_values(ANIMUS_KEYS, ANIMUS_WORDS)
+    status = st.fixed_dictionaries({}, optional={name: SCALARS | anything for name in fields})
+    return status | anything
+
+
+@PROPERTIES
+@given(answer=_animus_status())
+def test_animus_status_and_creation_answers_are_read_or_refused(answer: Any) -> None:
+    """A status, a creation and a generate-image answer of any shape: read, or a typed error."""
+    from imagestream_animus import read_status
+    from imagestream_animus._errors import failed_generation
+    from imagestream_animus._provider import _generation_ids, _output_urls, _usage
+
+    read = typed(lambda: read_status(answer), ANIMUS_KEY)
+    if read is not None:
+        state, fraction, said, error, urls = read
+        assert state in {"done", "failed", "running"}
+        assert fraction is None or 0.0 <= fraction <= 1.0
+        assert all(isinstance(url, str) and url.strip() for url in urls)
+        Progress(fraction=fraction, message=said)
+        failure = failed_generation(error or said, "gen_1", (ANIMUS_KEY,))
+        assert ANIMUS_KEY not in str(failure)
+    assert all(isinstance(item, str) for item in _generation_ids(answer))
+    assert all(isinstance(url, str) for url in _output_urls(answer))
+    _usage(answer)
+
+
+@PROPERTIES
+@given(error=json_values(ANIMUS_KEYS, ANIMUS_WORDS), status=st.integers(100, 599))
+def test_animus_error_bodies_give_typed_errors(error: Any, status: int) -> None:
+    """An error body of any shape (JSON or not) is a :class:`ProviderError` that quotes no key."""
+    from imagestream_animus._errors import error_parser
+
+    for body in (json.dumps(error).encode(), str(error).encode()):
+        parsed = error_parser((ANIMUS_KEY,))(status, body, {})
+        assert isinstance(parsed, ImagestreamError)
+        assert ANIMUS_KEY not in str(parsed)
+
+
+# -- ComfyUI ---------------------------------------------------------------------
+
+COMFY_PASSWORD = "comfy-property-password-0123"
+"""ComfyUI's parsers hold no credential (a proxy's, in the URL, is masked by the HTTP client):
+the messages generated never quote this one, and so no error may."""
+
+COMFY_KEYS = {
+    "type",
+    "data",
+    "status",
+    "exec_info",
+    "queue_remaining",
+    "sid",
+    "prompt_id",
+    "node",
+    "display_node",
+    "value",
+    "max",
+    "output",
+    "images",
+    "filename",
+    "subfolder",
+    "nodes",
+    "node_id",
+    "node_type",
+    "exception_message",
+    "exception_type",
+    "node_errors",
+    "errors",
+    "message",
+    "details",
+    "extra_info",
+    "input_name",
+    "class_type",
+}
+COMFY_WORDS = {
+    "status",
+    "execution_start",
+    "execution_cached",
+    "executing",
+    "progress",
+    "executed",
+    "execution_success",
+    "execution_error",
+    "execution_interrupted",
+    "prompt-1",
+    "output",
+    "temp",
+    "torch.OutOfMemoryError",
+    "image/png",
+    "image/jpeg",
+    "ckpt_name",
+    "value_not_in_list",
+}
+
+
+def _comfy_output() -> st.SearchStrategy[Any]:
+    """A node's output: ``images`` of any shape, the usual one often."""
+    image = st.fixed_dictionaries(
+        {"filename": st.just("x.png") | SCALARS},
+        optional={"subfolder": SCALARS, "type": st.sampled_from(["output", "temp"]) | SCALARS},
+    )
+    images = st.lists(image | SCALARS, max_size=3) | SCALARS
+    return st.fixed_dictionaries({"images": images})
+
+
+COMFY_TYPES = sorted(
+    {
+        "status",
+        "execution_start",
+        "execution_cached",
+        "executing",
+        "progress",
+        "executed",
+        "execution_success",
+        "execution_error",
+        "execution_interrupted",
+    }
+)
+
+
+def _comfy_text() -> st.SearchStrategy[str]:
+    """A text message: mostly ``{"type", "data"}`` of a known type with any data, about the run's prompt."""
+    anything = json_values(COMFY_KEYS, COMFY_WORDS)
+    queue = st.fixed_dictionaries(
+        {"exec_info": st.fixed_dictionaries({"queue_remaining": SCALARS})}
+    )
+    prompt = st.sampled_from(["prompt-1", "prompt-1", "prompt-1", "someone-else"])
+    data = st.fixed_dictionaries(
+        {"prompt_id": prompt | SCALARS},
+        optional={
+            "node": SCALARS,
+            "value": SCALARS,
+            "max": SCALARS,
+            "output": _comfy_output(),
+            "status": queue | anything,
+            "exception_message": SCALARS,
+            "exception_type": SCALARS,
+            "node_id": SCALARS,
+            "node_type": SCALARS,
+        },
+    )
+    message = st.fixed_dictionaries(
+        {"type": st.sampled_from(COMFY_TYPES), "data": data}
+    ) | st.fixed_dictionaries({"type": SCALARS, "data": anything})
+    return st.one_of(message, message, message, anything).map(json.dumps) | st.text(max_size=20)
+
+
+def _comfy_binary() -> st.SearchStrategy[bytes]:
+    """A binary message: a preview (type 1, or 4 with a JSON header of any length), or bytes."""
+    image = st.sampled_from([PNG, JPEG, b"", b"\x89PNG\r\n"]) | st.binary(max_size=16)
+    legacy = st.builds(
+        lambda kind, form, data: struct.pack(">II", kind, form) + data,
+        st.sampled_from([0, 1, 2, 3, 4, 2**32 - 1]),
+        st.integers(0, 2**32 - 1),
+        image,
+    )
+    header = json_values(COMFY_KEYS, COMFY_WORDS).map(lambda v: json.dumps(v).encode())
+    with_header = st.builds(
+        lambda meta, data, slack: struct.pack(">II", 4, max(0, len(meta) + slack)) + meta + data,
+        header | st.binary(max_size=12),
+        image,
+        st.integers(-3, 3),
+    )
+    return legacy | with_header | st.binary(max_size=24)
+
+
+@PROPERTIES
+@given(
+    messages=st.lists(_comfy_text() | _comfy_binary(), max_size=6),
+    keep=st.none() | st.integers(0, 4),
+    steps=st.none() | st.integers(1, 8),
+)
+def test_comfyui_messages_give_chunks_or_typed_errors(
+    messages: list[str | bytes], keep: int | None, steps: int | None
+) -> None:
+    """``RunTranslator.text`` / ``binary`` on any message, in any order: chunks and images to fetch."""
+    from imagestream_comfyui._events import ImageRef, RunTranslator
+
+    translator = RunTranslator("prompt-1", total_steps=steps, keep_previews=keep)
+    for message in messages:
+        if isinstance(message, str):
+            items = typed(lambda m=message: translator.text(m), COMFY_PASSWORD)
+        else:
+            items = typed(lambda m=message: translator.binary(m), COMFY_PASSWORD)
+        if items is None:
+            assert translator.ended  # an error ends the run
+            return
+        chunks_are_usable([item for item in items if not isinstance(item, ImageRef)])
+        for ref in (item for item in items if isinstance(item, ImageRef)):
+            assert all(isinstance(part, str) for part in (ref.filename, ref.subfolder, ref.type))
+
+
+@PROPERTIES
+@given(
+    kind=st.sampled_from(COMFY_TYPES),
+    data=st.fixed_dictionaries(
+        {"prompt_id": st.just("prompt-1")},
+        optional={
+            "output": _comfy_output(),
+            "node": SCALARS,
+            "value": SCALARS,
+            "max": SCALARS,
+            "status": SCALARS | json_values(COMFY_KEYS, COMFY_WORDS),
+            "exception_message": SCALARS,
+            "exception_type": SCALARS,
+            "node_id": SCALARS,
+            "node_type": SCALARS,
+        },
+    ),
+)
+def test_comfyui_messages_about_the_run_give_chunks_or_typed_errors(
+    kind: str, data: dict[str, Any]
+) -> None:
+    """Each message type about the run's own prompt, with any values in its fields."""
+    from imagestream_comfyui._events import ImageRef, RunTranslator
+
+    for started in (False, True):
+        translator = RunTranslator("prompt-1", total_steps=3, keep_previews=2)
+        if started:
+            translator.text(
+                json.dumps({"type": "execution_start", "data": {"prompt_id": "prompt-1"}})
+            )
+        message = json.dumps({"type": kind, "data": data})
+        items = typed(lambda t=translator, m=message: t.text(m), COMFY_PASSWORD)
+        if items is not None:
+            chunks_are_usable([item for item in items if not isinstance(item, ImageRef)])
+
+
+@PROPERTIES
+@given(message=_comfy_binary())
+def test_comfyui_binary_frames_give_a_preview_or_none(message: bytes) -> None:
+    """``parse_binary``: a preview with bytes, or ``None``, whatever the frame holds."""
+    from imagestream_comfyui._events import parse_binary
+
+    preview = parse_binary(message)
+    if preview is not None:
+        assert isinstance(preview.data, bytes) and preview.mime_type.startswith("image/")
+        assert preview.prompt_id is None or isinstance(preview.prompt_id, str)
+
+
+@PROPERTIES
+@given(body=json_values(COMFY_KEYS, COMFY_WORDS), status=st.integers(400, 599))
+def test_comfyui_error_bodies_give_typed_errors(body: Any, status: int) -> None:
+    """``parse_error`` on any body (a refused workflow's ``node_errors`` of any shape)."""
+    from imagestream_comfyui._errors import parse_error
+
+    entry = {"errors": [body, {"type": "value_not_in_list", "extra_info": body}], "class_type": 5}
+    shapes = (
+        body,
+        {"node_errors": body},
+        {"node_errors": {"1": {"errors": body}}},
+        {"node_errors": {"7": entry}},
+    )
+    for raw in (json.dumps(shape).encode() for shape in shapes):
+        assert isinstance(
+            typed(lambda r=raw: parse_error(status, r, {}), COMFY_PASSWORD), ImagestreamError
+        )
+
+
+# -- AUTOMATIC1111 ---------------------------------------------------------------
+
+A1111_KEYS = {
+    "progress",
+    "eta_relative",
+    "state",
+    "job",
+    "job_count",
+    "job_no",
+    "job_timestamp",
+    "sampling_step",
+    "sampling_steps",
+    "current_image",
+    "textinfo",
+    "images",
+    "info",
+    "parameters",
+    "seed",
+    "all_seeds",
+    "index_of_first_image",
+    "infotexts",
+    "error",
+    "detail",
+    "body",
+    "errors",
+    "loc",
+    "msg",
+}
+A1111_WORDS = {
+    "scripts_txt2img",
+    "20300101120001",
+    "OutOfMemoryError",
+    "HTTPException",
+    "Not Found",
+}
+
+
+def _a1111_answer() -> st.SearchStrategy[Any]:
+    """A progress answer: the usual fields with any values, or any JSON."""
+    state = st.fixed_dictionaries(
+        {},
+        optional={
+            name: SCALARS
+            for name in ("job_count", "job_no", "job_timestamp", "sampling_step", "sampling_steps")
+        },
+    )
+    answer = st.fixed_dictionaries(
+        {"state": state | json_values(A1111_KEYS, A1111_WORDS)},
+        optional={"progress": SCALARS, "current_image": SCALARS, "textinfo": SCALARS},
+    )
+    return answer | json_values(A1111_KEYS, A1111_WORDS)
+
+
+@PROPERTIES
+@given(
+    answers=st.lists(_a1111_answer(), max_size=5),
+    foreign=st.none() | st.sampled_from(["20300101120001", "0"]),
+    previews=st.booleans(),
+)
+def test_a1111_progress_answers_give_chunks(
+    answers: list[Any], foreign: str | None, previews: bool
+) -> None:
+    """``ProgressTracker.feed`` and ``job_of`` on any answer: chunks, never an error."""
+    from imagestream_a1111._progress import ProgressTracker, job_of
+
+    tracker = ProgressTracker(foreign_job=foreign, batch_size=2, previews=previews, steps=4)
+    for answer in answers:
+        busy, stamp = job_of(answer)
+        assert isinstance(busy, bool) and (stamp is None or isinstance(stamp, str))
+        chunks_are_usable(tracker.feed(answer))
+
+
+@functools.cache
+def _a1111_settings() -> tuple[Any, ...]:
+    from imagestream_a1111 import A1111Provider
+
+    return tuple(
+        A1111Provider().validate(ImageRequest("a fox", base_url="http://127.0.0.1:9", **f)).settings
+        for f in ({}, {"n": 2})
+    )
+
+
+def _a1111_info() -> st.SearchStrategy[Any]:
+    """The answer's ``info``: a JSON text (or an object) with the fields read, of any value."""
+    fields = ("seed", "all_seeds", "index_of_first_image", "infotexts")
+    anything = json_values(A1111_KEYS, A1111_WORDS)
+    info = st.fixed_dictionaries(
+        {}, optional={name: SCALARS | st.lists(SCALARS, max_size=3) for name in fields}
+    )
+    return (info | anything).map(json.dumps) | info | anything
+
+
+@PROPERTIES
+@given(
+    answer=st.fixed_dictionaries(
+        {"images": st.lists(SCALARS, max_size=3) | SCALARS}, optional={"info": _a1111_info()}
+    )
+    | json_values(A1111_KEYS, A1111_WORDS)
+)
+def test_a1111_generation_answers_give_finals_or_typed_errors(answer: Any) -> None:
+    """The answer's images (each with its seed, the grid left out): finals, or a typed error."""
+    from imagestream_a1111 import A1111Provider
+
+    provider = A1111Provider()
+    for read in _a1111_settings():
+        finals = typed(lambda s=read: provider._finals(answer, s), A1111_LOGIN)
+        if finals is not None:
+            chunks_are_usable(finals)
+
+
+@PROPERTIES
+@given(body=json_values(A1111_KEYS, A1111_WORDS), status=st.integers(400, 599))
+def test_a1111_error_bodies_give_typed_errors(body: Any, status: int) -> None:
+    """``error_parser`` on any body: a typed error that does not quote the login."""
+    from imagestream_a1111._errors import error_parser
+
+    parse = error_parser((A1111_LOGIN, A1111_LOGIN.partition(":")[2]))
+    for raw in (json.dumps(body).encode(), str(body).encode()):
+        error = typed(lambda r=raw: parse(status, r, {}), A1111_LOGIN)
+        assert isinstance(error, ImagestreamError)
+        assert A1111_LOGIN.partition(":")[2] not in str(error)
