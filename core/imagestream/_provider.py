@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import threading
 import warnings
@@ -260,6 +259,8 @@ class Provider:
         (:meth:`find_api_key`). Return ``None`` to leave a request unlimited;
         never return the key itself.
         """
+        import hashlib  # here: it costs start-up milliseconds, and only runs need it
+
         from ._keys import KeyConflictWarning
 
         with warnings.catch_warnings():
