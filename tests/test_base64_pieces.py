@@ -13,6 +13,7 @@ import base64
 import gc
 import os
 import pickle
+import sys
 import tracemalloc
 from itertools import pairwise
 from typing import Any
@@ -107,10 +108,73 @@ def test_pieces_read_as_the_joined_text(
         assert not image.arrived_as_base64
         assert image == whole and hash(image) == hash(whole)
     # After a decode (good or bad) the rest still reads the same.
+    assert _outcome(lambda: image.b64) == _outcome(lambda: whole.b64)
     assert image.nbytes == whole.nbytes
     assert image.head(16) == whole.head(16) and image.tail(16) == whole.tail(16)
     again = pickle.loads(pickle.dumps(fresh()))
     assert _outcome(lambda: again.data) == _outcome(lambda: whole.data)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    text=_texts(),
+    cuts=st.lists(st.integers(0, 800), max_size=12),
+    padding=st.lists(st.integers(0, 3), max_size=3),
+)
+def test_a_receiver_filled_piece_by_piece_reads_as_the_joined_text(
+    text: str, cuts: list[int], padding: list[int], mode: str
+) -> None:
+    # With pybase64 the receiver decodes as pieces arrive; without, it keeps them.
+    encoded = text.encode("utf-8")
+    whole = ImageData.from_base64(encoded)
+
+    def fresh() -> ImageData:
+        receiver = ImageData.base64_receiver()
+        for piece in _cut(encoded, cuts, padding):
+            if isinstance(piece, tuple):
+                receiver.add(*piece)
+            else:
+                receiver.add(piece, 0, len(piece))
+        return ImageData.from_base64_pieces(receiver)
+
+    image = fresh()
+    assert image.arrived_as_base64
+    assert image.declared_mime_type == whole.declared_mime_type
+    assert image.nbytes == whole.nbytes
+    for n in (0, 1, 16, 100):
+        assert image.head(n) == whole.head(n), n
+        assert image.tail(n) == whole.tail(n), n
+    assert _outcome(lambda: image.data) == _outcome(lambda: whole.data)
+    assert _outcome(lambda: image.b64) == _outcome(lambda: whole.b64)
+    assert _outcome(lambda: fresh().b64) == _outcome(lambda: whole.b64)
+    assert _outcome(lambda: fresh().b64_bytes()) == _outcome(whole.b64_bytes)
+    again = pickle.loads(pickle.dumps(fresh()))
+    assert _outcome(lambda: again.data) == _outcome(lambda: whole.data)
+
+
+def test_a_receiver_with_pybase64_holds_no_text() -> None:
+    if _base64._pybase64 is None:
+        pytest.skip("pybase64 (the fast extra) is not installed")
+    raw = os.urandom(3 * 2**20)
+    text = base64.b64encode(raw)
+    receiver = ImageData.base64_receiver()
+    step = 65536
+    pieces = [text[i : i + step] for i in range(0, len(text), step)]
+    before = [sys.getrefcount(piece) for piece in pieces]
+    for index in range(len(pieces)):
+        receiver.add(pieces[index], 0, len(pieces[index]))
+    # Nothing kept a reference to the pieces: each was decoded and let go
+    # (but a last piece shorter than 64 bytes, which waits in the carry).
+    after = [sys.getrefcount(piece) for piece in pieces]
+    assert after[:-1] == before[:-1]
+    image = ImageData.from_base64_pieces(receiver, "image/png")
+    assert image.arrived_as_base64 and image.nbytes == len(raw)
+    assert image.data == raw and not image.arrived_as_base64
+    assert image.b64_bytes() == text
 
 
 def test_large_canonical_image_in_many_pieces(mode: str) -> None:

@@ -405,13 +405,22 @@ class Base64Pieces:
     """Base64 text held as the ASCII pieces it arrived in, neither joined nor copied.
 
     What :meth:`~imagestream.ImageData.from_base64_pieces` keeps. Decoding
-    writes piece after piece into one buffer sized in advance and lets each
-    piece go once it is decoded, so the whole text and the whole bytes are
-    never held together. The outcome is exactly :func:`decode_base64`'s for
-    the joined text: canonical text is checked piece by piece as strictly as
-    whole; anything else is joined back (the part already decoded is
-    re-encoded, which gives back its text exactly) and decoded by
-    :func:`decode_base64`, which normalises it or says what is wrong.
+    writes piece after piece into one buffer and lets each piece go once it
+    is decoded, so the whole text and the whole bytes are never held
+    together. The outcome is exactly :func:`decode_base64`'s for the joined
+    text: canonical text is checked piece by piece as strictly as whole;
+    anything else is joined back (the part already decoded is re-encoded,
+    which gives back its text exactly) and decoded by :func:`decode_base64`,
+    which normalises it or says what is wrong.
+
+    Made empty and open (``Base64Pieces()``), it takes the pieces as they
+    arrive (:meth:`add`, then :meth:`close`). With pybase64, which decodes
+    faster than text arrives over any network, and ``decode_early``, each
+    piece is decoded as it is added and not kept: the text never piles up.
+    Otherwise (the standard library's decoder would take about as long as
+    the network) the pieces are kept as references and decoded when the
+    bytes are first needed. Either way the bytes are only *handed out* on
+    demand.
 
     The sizes and the first and last bytes are read from the ends of the
     pieces when the text is plain (no ``data:`` header, no line breaks, no
@@ -419,27 +428,127 @@ class Base64Pieces:
     joined text. A lock makes decoding and reading safe across threads.
     """
 
-    __slots__ = ("_decoded", "_lock", "_pieces", "_plain", "_text", "length")
+    __slots__ = (
+        "_carry",
+        "_decoded",
+        "_last",
+        "_lock",
+        "_open",
+        "_out",
+        "_pieces",
+        "_plain",
+        "_text",
+        "length",
+    )
 
-    def __init__(self, pieces: Iterable[bytes | bytearray | memoryview | Piece]) -> None:
-        held: list[Piece] = []
-        for piece in pieces:
-            if isinstance(piece, tuple):
-                buffer, start, end = piece
-                if not 0 <= start <= end <= len(buffer):
-                    raise ValueError(f"piece bounds {start}:{end} outside {len(buffer)} bytes")
-            else:
-                buffer = piece if isinstance(piece, bytes) else bytes(piece)
-                start, end = 0, len(buffer)
-            if end > start:
-                held.append((buffer, start, end))
-        self._pieces = held
-        self.length = sum(end - start for _, start, end in held)
+    def __init__(
+        self,
+        pieces: Iterable[bytes | bytearray | memoryview | Piece] | None = None,
+        *,
+        decode_early: bool = True,
+    ) -> None:
+        self._pieces: list[Piece] = []
+        self.length = 0
         """Characters of text (bytes of the pieces)."""
         self._decoded: bytes | None = None
+        self._last = b""  # decoded as it arrived: the text of the last group, as it came
         self._text: str | None = None
         self._plain: int | None = -1  # not looked at yet; then the data length, or None
         self._lock = threading.Lock()
+        self._open = True
+        # Decoding as pieces arrive (open and with pybase64 only): the bytes so
+        # far, and the text not decoded yet.
+        eager = pieces is None and decode_early and _pybase64 is not None
+        self._out: io.BytesIO | None = io.BytesIO() if eager else None
+        self._carry = b""
+        if pieces is None:
+            return
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                self.add(*piece)
+            else:
+                buffer = piece if isinstance(piece, bytes) else bytes(piece)
+                self.add(buffer, 0, len(buffer))
+        self.close()
+
+    # -- taking the pieces -------------------------------------------------------
+
+    def add(self, buffer: bytes, start: int, end: int) -> None:
+        """Take the text ``buffer[start:end]``, the next piece (kept, or decoded and let go)."""
+        if not 0 <= start <= end <= len(buffer):
+            raise ValueError(f"piece bounds {start}:{end} outside {len(buffer)} bytes")
+        with self._lock:
+            if not self._open:
+                raise RuntimeError("this Base64Pieces is closed")
+            if end == start:
+                return
+            self.length += end - start
+            if self._out is None:
+                self._pieces.append((buffer, start, end))
+                return
+            carry = self._carry
+            if end - start < _EDGE:
+                # Small pieces gather in the carry (a copy of a few bytes).
+                carry += buffer[start:end]
+                if len(carry) < _EDGE:
+                    self._carry = carry
+                    return
+                buffer, start, end, carry = carry, 0, len(carry), b""
+            # Everything but the last group and the part of one after it:
+            # the end of the text, which padding may close, is decoded last.
+            total = len(carry) + end - start
+            cut = end - (4 + total % 4)
+            try:
+                parts, rest = _decode_run(carry, buffer, start, cut)
+            except binascii.Error:
+                self._stop_decoding(carry, buffer, start, end)
+                return
+            assert not rest
+            for part in parts:
+                self._out.write(part)
+            self._carry = buffer[cut:end]
+
+    def close(self) -> None:
+        """No more pieces: the text is complete."""
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+            out = self._out
+            if out is None:
+                return
+            carry = self._carry
+            self._out = None
+            self._carry = b""
+            try:
+                if len(carry) % 4:
+                    raise binascii.Error("the length is not a multiple of 4")
+                body = _decode_body(carry[:-4])
+                last = _decode_strict(carry[-4:].decode("ascii")) if carry else b""
+            except (binascii.Error, UnicodeDecodeError):
+                self._pieces = [*self._decoded_text(out), (carry, 0, len(carry))]
+                return
+            out.write(body)
+            out.write(last)
+            # Exactly as long as what was written: getvalue() hands the buffer over.
+            self._decoded = out.getvalue()
+            # Kept as it came: its unused bits need not be zero ("QR==").
+            self._last = carry[-4:]
+
+    def _stop_decoding(self, carry: bytes, buffer: bytes, start: int, end: int) -> None:
+        """Not canonical: keep the text from now on (what was decoded, encoded back)."""
+        assert self._out is not None
+        self._pieces = [*self._decoded_text(self._out), (carry, 0, len(carry))]
+        self._pieces.append((buffer, start, end))
+        self._out = None
+        self._carry = b""
+
+    @staticmethod
+    def _decoded_text(out: io.BytesIO) -> list[Piece]:
+        # Decoded from whole groups of the alphabet only: encoding it again
+        # gives back its text exactly.
+        text = encode_base64_bytes(out.getvalue())
+        return [(text, 0, len(text))]
 
     # -- the text ---------------------------------------------------------------
 
@@ -451,6 +560,8 @@ class Base64Pieces:
     def head_text(self, count: int) -> str:
         """The first ``count`` characters of the text (all of it if shorter)."""
         with self._lock:
+            if self._decoded is not None and self.length > count + 8:
+                return encode_base64(self._decoded[: (count + 3) // 4 * 3])[:count]
             if self._pieces:
                 return self._front(count).decode("ascii", "replace")
             return self._joined()[:count]
@@ -459,7 +570,11 @@ class Base64Pieces:
         if self._text is not None:
             return self._text
         if self._decoded is not None:
-            return encode_base64(self._decoded)
+            if not self._last:
+                return encode_base64(self._decoded)
+            # The last group as it came: its unused bits need not be zero ("QR==").
+            body = len(self._decoded) - len(_decode_strict(self._last.decode("ascii")))
+            return encode_base64(self._decoded[:body]) + self._last.decode("ascii")
         return _join(self._pieces)
 
     def _front(self, count: int) -> bytes:
@@ -517,6 +632,7 @@ class Base64Pieces:
         Raises:
             Base64Error: The text is not base64 even read leniently.
         """
+        self.close()
         with self._lock:
             if self._decoded is not None:
                 return self._decoded
@@ -547,13 +663,8 @@ class Base64Pieces:
             self._keep_text(_join(pieces))
             return None
         body_end = length - 4
-        out = io.BytesIO()
         size = body_end // 4 * 3 + len(tail)
-        # Sized once: no regrowth (and no copy) on the way, and getvalue()
-        # hands over the buffer itself.
-        out.seek(size - 1)
-        out.write(b"\0")
-        out.seek(0)
+        out = _Output(size)
         carry = b""
         offset = 0
         for index, (buffer, start, end) in enumerate(pieces):
@@ -565,7 +676,7 @@ class Base64Pieces:
                 # What was decoded so far came from whole groups of the
                 # alphabet: encoding it again gives back its text exactly.
                 self._keep_text(
-                    encode_base64(out.getvalue()[: out.tell()])
+                    encode_base64(out.written())
                     + carry.decode("ascii", "replace")
                     + _join(pieces[index:])
                 )
@@ -574,9 +685,10 @@ class Base64Pieces:
                 out.write(part)
             carry = rest
             pieces[index] = _GONE
-        assert not carry and out.tell() == size - len(tail)
+        assert not carry
         out.write(tail)
-        return out.getvalue()
+        self._last = last  # the text of the last group, as it came
+        return out.result()
 
     def _keep_text(self, text: str) -> None:
         """Hold the text whole from now on (the pieces, partly gone, are dropped)."""
@@ -646,6 +758,47 @@ _SPACE_BYTES_SET = {bytes([byte]) for byte in _SPACE_BYTES}
 _PADDING_OR_SPACE_BYTES = _PADDING_OR_SPACE.encode("ascii")
 
 
+class _Output:
+    """The decoded bytes, written into one buffer that ends up exactly ``size`` long.
+
+    The buffer grows by doubling up to ``size`` rather than being allocated
+    whole at once: the pieces decoded so far are let go meanwhile, so the
+    text still held plus the buffer stay well under text plus bytes (about
+    1.7 times the bytes at most, against 2.3 for both whole). A few
+    reallocations, which glibc does in place or by remapping for buffers
+    this large. ``getvalue()`` of a buffer exactly full hands the buffer
+    itself over: no copy at the end.
+    """
+
+    __slots__ = ("_allocated", "_io", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._io = io.BytesIO()
+        self._size = size
+        self._allocated = 0
+        self._grow(min(size, max(2**20, size // 8)))
+
+    def _grow(self, allocated: int) -> None:
+        position = self._io.tell()
+        self._io.seek(allocated - 1)
+        self._io.write(b"\0")
+        self._io.seek(position)
+        self._allocated = allocated
+
+    def write(self, part: bytes) -> None:
+        end = self._io.tell() + len(part)
+        if end > self._allocated:
+            self._grow(min(self._size, max(end, 2 * self._allocated)))
+        self._io.write(part)
+
+    def written(self) -> bytes:
+        return self._io.getvalue()[: self._io.tell()]
+
+    def result(self) -> bytes:
+        assert self._io.tell() == self._size == self._allocated
+        return self._io.getvalue()
+
+
 def _join(pieces: list[Piece]) -> str:
     return b"".join([memoryview(buffer)[start:end] for buffer, start, end in pieces]).decode(
         "ascii", "replace"
@@ -656,7 +809,7 @@ def _decode_run(carry: bytes, buffer: bytes, start: int, end: int) -> tuple[list
     """Decode ``carry + buffer[start:end]`` up to its last whole group; return the rest too."""
     parts: list[bytes] = []
     if carry:
-        need = 4 - len(carry)
+        need = -len(carry) % 4
         if end - start < need:
             return parts, carry + buffer[start:end]
         parts.append(_decode_body(carry + buffer[start : start + need]))

@@ -97,7 +97,7 @@ class ImageData:
     @classmethod
     def from_base64_pieces(
         cls,
-        pieces: Iterable[bytes | bytearray | memoryview | tuple[bytes, int, int]],
+        pieces: Iterable[bytes | bytearray | memoryview | tuple[bytes, int, int]] | Base64Pieces,
         mime_type: str | None = None,
     ) -> ImageData:
         """Wrap base64 that arrived in pieces (ASCII bytes), without joining them.
@@ -109,14 +109,32 @@ class ImageData:
         another into one buffer and each is let go once decoded, so the whole
         base64 and the whole image are never held at once. The result, and
         every error, is what :meth:`from_base64` on the joined text gives.
+
+        ``pieces`` may also be what :meth:`base64_receiver` made, filled as
+        the text arrived.
         """
-        held = Base64Pieces(pieces)
+        held = pieces if isinstance(pieces, Base64Pieces) else Base64Pieces(pieces)
+        held.close()
         if mime_type is None:
             head = held.head_text(256)
             if head[:5].lower() == "data:":
                 declared = head[5:].partition(";")[0].strip().lower()
                 mime_type = declared if declared.startswith("image/") else None
         return cls(raw_pieces=held, declared_mime_type=mime_type)
+
+    @staticmethod
+    def base64_receiver(*, decode_early: bool = True) -> Base64Pieces:
+        """An empty holder for base64 still arriving: ``add(buffer, start, end)`` each piece.
+
+        Hand it to :meth:`from_base64_pieces` once the text is complete.
+        With pybase64 (the ``fast`` extra) and ``decode_early``, each piece is
+        decoded as it is added and let go at once, so a streamed image never
+        holds its base64 at all (an image that will be saved, say); otherwise
+        the pieces are kept (not copied) and decoded when the bytes are first
+        needed, as :meth:`from_base64_pieces` does (a preview that may only
+        be shown). The image reads the same either way, errors included.
+        """
+        return Base64Pieces(decode_early=decode_early)
 
     @property
     def data(self) -> bytes:
@@ -130,8 +148,9 @@ class ImageData:
                     raise ImageValidationError(
                         f"image payload is not valid base64: {exc}"
                     ) from None
+                # The pieces are gone; what is left of them (the last group's
+                # text, for b64) is small and stays.
                 object.__setattr__(self, "_bytes", decoded)
-                object.__setattr__(self, "_pieces", None)
                 return decoded
             try:
                 decoded = decode_base64(self._b64 or "")
@@ -149,7 +168,7 @@ class ImageData:
         instead); canonical text costs a few scans and no copy.
         """
         if self._b64 is None:
-            if self._pieces is not None and self._bytes is None:
+            if self._pieces is not None:
                 text = canonical_base64(self._pieces.text())
                 object.__setattr__(self, "_b64", text)
                 object.__setattr__(self, "_pieces", None)

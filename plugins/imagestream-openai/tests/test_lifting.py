@@ -38,6 +38,15 @@ from imagestream_openai._json import ImageLifter, LiftedBase64, loads, loads_bod
 from imagestream_sse import SSEDecoder
 
 
+@pytest.fixture(autouse=True, params=["decoded as it arrives", "kept, decoded when used"])
+def base64_receivers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: with pybase64 receivers decode as pieces arrive, without they keep them."""
+    if request.param.startswith("kept"):
+        monkeypatch.setattr("imagestream._base64._pybase64", None)
+    else:
+        pytest.importorskip("pybase64")
+
+
 def noisy_png(b64_chars: int, seed: int) -> bytes:
     """A valid PNG of random pixels whose base64 is about ``b64_chars`` long."""
     rng = random.Random(seed)
@@ -370,7 +379,11 @@ def _plain(node: Any) -> Any:
     return node
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     value=JSON,
     images=st.lists(st.sampled_from([BIG, BIG[:4096], BIG[:5001], "AB/+" * 2000]), max_size=3),

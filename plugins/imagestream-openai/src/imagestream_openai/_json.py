@@ -172,38 +172,47 @@ Piece = tuple[bytes, int, int]
 
 
 class LiftedBase64:
-    """One image string of an event, held as references to the body it arrived in.
+    """One image string of an event, read out of the stream as it arrived.
 
     What an image field's value is in a payload :meth:`ImageLifter.loads`
-    returns, where :func:`loads` would give a ``str``. :meth:`image` wraps it
-    with :meth:`imagestream.ImageData.from_base64_pieces`: no copy, and
-    decoded (straight into the image's bytes) only when the bytes are used.
+    returns, where :func:`loads` would give a ``str``: the holder
+    :meth:`imagestream.ImageData.base64_receiver` made, which decoded each
+    piece of the string as it came (with the ``fast`` extra) or kept it as a
+    reference to the body (without). :meth:`image` wraps it: no copy, and
+    the bytes handed out only when they are used.
 
     Attributes:
-        pieces: ``(buffer, start, end)`` for each run of the string.
-        size: Its length in characters.
+        size: The string's length in characters.
     """
 
-    __slots__ = ("pieces", "size")
+    __slots__ = ("_held", "_image", "size")
 
-    def __init__(self, pieces: list[Piece], size: int) -> None:
-        self.pieces = pieces
+    def __init__(self, held: Any, size: int) -> None:
+        self._held = held
         self.size = size
+        self._image: ImageData | None = None
 
     def text(self) -> str:
         """The string itself (a copy)."""
-        return self.raw().decode("ascii", "replace")
+        return self._held.text() if self._image is None else self._image.b64
 
     def raw(self) -> bytes:
-        return b"".join([memoryview(buffer)[start:end] for buffer, start, end in self.pieces])
+        return self.text().encode("ascii")
 
     def image(self, mime_type: str | None) -> ImageData:
+        """The image, declared as ``mime_type`` (made once; the same pieces after that)."""
+        import attrs
+
         from imagestream import ImageData
 
-        return ImageData.from_base64_pieces(self.pieces, mime_type)
+        if self._image is None:
+            self._image = ImageData.from_base64_pieces(self._held, mime_type)
+        elif self._image.declared_mime_type != mime_type:
+            return attrs.evolve(self._image, declared_mime_type=mime_type)
+        return self._image
 
     def __repr__(self) -> str:
-        return f"<LiftedBase64 of {self.size} characters in {len(self.pieces)} pieces>"
+        return f"<LiftedBase64 of {self.size} characters>"
 
 
 class ImageLifter:
@@ -228,7 +237,6 @@ class ImageLifter:
         token = secrets.token_hex(8)
         self._marker = f"\\u0000{token}-"  # as written in the JSON text
         self._sentinel = f"\x00{token}-"  # the string that text parses to
-        self._placeholder = re.compile(re.escape(self._marker) + r"(\d+)")
         self._lifted: dict[int, LiftedBase64] = {}
         self._count = 0
 
@@ -264,31 +272,32 @@ class ImageLifter:
             payload = loads(data)
         except ValueError:
             return loads_event(self._original(data))  # the error, as the text gives it
-        expected = data.count(self._marker)
-        if self._restore(payload) != expected:
+        restored: list[int] = []
+        self._restore(payload, restored)
+        if len(restored) != data.count(self._marker):
             return loads_event(self._original(data))
-        for match in self._placeholder.finditer(data):
-            self._lifted.pop(int(match[1]), None)
+        for number in restored:
+            self._lifted.pop(number, None)
         return payload
 
     def _original(self, data: str) -> str:
         """``data`` as it came: each placeholder replaced by its string (and let go)."""
+        placeholder = re.compile(re.escape(self._marker) + r"(\d+)")
 
         def text(match: re.Match[str]) -> str:
             lifted = self._lifted.pop(int(match[1]), None)
             return match[0] if lifted is None else lifted.text()
 
-        return self._placeholder.sub(text, data)
+        return placeholder.sub(text, data)
 
-    def _restore(self, node: Any) -> int:
-        """Put each lifted image in place of its placeholder in ``node``; return how many."""
-        restored = 0
+    def _restore(self, node: Any, restored: list[int]) -> None:
+        """Put each lifted image in place of its placeholder in ``node``; note which went."""
         if isinstance(node, dict):
             items: Any = node.items()
         elif isinstance(node, list):
             items = enumerate(node)
         else:
-            return 0
+            return
         sentinel = self._sentinel
         for name, value in items:
             if isinstance(value, str):
@@ -297,10 +306,9 @@ class ImageLifter:
                     lifted = self._lifted.get(int(number)) if number.isdigit() else None
                     if lifted is not None:
                         node[name] = lifted
-                        restored += 1
+                        restored.append(int(number))
             elif isinstance(value, (dict, list)):
-                restored += self._restore(value)
-        return restored
+                self._restore(value, restored)
 
 
 class _Sink:
@@ -310,19 +318,28 @@ class _Sink:
     the last bytes kept before it, for a key cut between pieces) and kept
     (copied: it is the small part of the event). Inside one, the piece is
     searched for the closing quote and a backslash only, both ``memchr``
-    scans, and referenced, not copied. A string of at least 4 KiB becomes a
-    :class:`LiftedBase64` and a placeholder; a shorter one is kept as it is.
-    A backslash inside a string (an escape: ``\\/`` from some proxies) gives
-    up lifting for the rest of the line, which the JSON parser then reads as
-    it came.
+    scans, and given to a base64 receiver
+    (:meth:`imagestream.ImageData.base64_receiver`) once the string has
+    reached 4 KiB; a string that ends shorter is kept as it is. A backslash
+    inside a string (an escape: ``\\/`` from some proxies) gives up lifting
+    for the rest of the line, which the JSON parser then reads as it came.
     """
 
-    __slots__ = ("_lifter", "_parts", "_passthrough", "_scan", "_value", "_value_size")
+    __slots__ = (
+        "_lifter",
+        "_parts",
+        "_passthrough",
+        "_receiver",
+        "_scan",
+        "_value",
+        "_value_size",
+    )
 
     def __init__(self, lifter: ImageLifter) -> None:
         self._lifter = lifter
         self._parts: list[bytes | LiftedBase64] = []
-        self._value: list[Piece] | None = None  # the image string being read, if one is
+        self._value: list[Piece] | None = None  # the image string being read, until 4 KiB
+        self._receiver: Any = None  # then what takes it
         self._value_size = 0
         self._scan = b""  # the last bytes kept since the last string, for a cut key
         self._passthrough = False
@@ -348,20 +365,46 @@ class _Sink:
             quote = chunk.find(b'"', position, end)
             stop = end if quote < 0 else quote
             if stop > position:
-                value.append((chunk, position, stop))
-                self._value_size += stop - position
                 if chunk.find(b"\\", position, stop) >= 0:
                     # An escape: the parser must read this string, and the
                     # quote found may be an escaped one. Lift no more.
-                    self._parts.extend(self._raw(value))
-                    self._value = None
+                    self._parts.extend(self._value_raw())
                     self._passthrough = True
-                    self._parts.append(chunk[stop:end])
+                    self._parts.append(chunk[position:end])
                     return
+                self._value_size += stop - position
+                if self._receiver is not None:
+                    self._receiver.add(chunk, position, stop)
+                else:
+                    value.append((chunk, position, stop))
+                    if self._value_size >= _LARGE_VALUE:
+                        self._start_receiver(value)
             if quote < 0:
                 return
             self._end_value()
             position = quote  # the closing quote is kept text
+
+    def _start_receiver(self, value: list[Piece]) -> None:
+        from imagestream import ImageData
+
+        # A final image is decoded as it arrives (with the fast extra): it is
+        # the one that gets saved, and its base64 then never piles up. A
+        # preview (its event said so before its image) waits until shown.
+        preview = any(isinstance(part, bytes) and b"partial_image" in part for part in self._parts)
+        receiver = ImageData.base64_receiver(decode_early=not preview)
+        for piece in value:
+            receiver.add(*piece)
+        value.clear()
+        self._receiver = receiver
+
+    def _value_raw(self) -> list[bytes]:
+        """The string read so far, as it came (and reading it ends)."""
+        value, receiver = self._value, self._receiver
+        self._value = self._receiver = None
+        if receiver is not None:
+            receiver.close()
+            return [receiver.text().encode("ascii")]
+        return [buffer[start:end] for buffer, start, end in value or ()]
 
     def _find_key(self, chunk: bytes, start: int, end: int) -> int:
         """Where the value of the next image key starts in ``chunk[start:end]``, or -1."""
@@ -382,25 +425,20 @@ class _Sink:
             self._scan = (self._scan + kept[-_SCAN_BACK:])[-_SCAN_BACK:]
 
     def _end_value(self) -> None:
-        value = self._value
-        assert value is not None
-        self._value = None
         self._scan = b""
-        if self._value_size >= _LARGE_VALUE:
-            self._parts.append(LiftedBase64(value, self._value_size))
-        else:
-            self._parts.extend(self._raw(value))
-
-    @staticmethod
-    def _raw(pieces: list[Piece]) -> list[bytes]:
-        return [buffer[start:end] for buffer, start, end in pieces]
+        receiver = self._receiver
+        if receiver is None:
+            self._parts.extend(self._value_raw())
+            return
+        receiver.close()
+        self._parts.append(LiftedBase64(receiver, self._value_size))
+        self._value = self._receiver = None
 
     def close(self) -> str:
         """The line's JSON with a placeholder for each lifted image."""
         if self._value is not None:
             # The string never ended (not JSON): the parser gets it as it came.
-            self._parts.extend(self._raw(self._value))
-            self._value = None
+            self._parts.extend(self._value_raw())
         register = self._lifter._register
         text = b"".join(
             register(part) if isinstance(part, LiftedBase64) else part for part in self._parts
@@ -412,7 +450,6 @@ class _Sink:
         """Every byte written, as it came."""
         parts = [part.raw() if isinstance(part, LiftedBase64) else part for part in self._parts]
         if self._value is not None:
-            parts.extend(self._raw(self._value))
+            parts.extend(self._value_raw())
         self._parts = []
-        self._value = None
         return b"".join(parts)
