@@ -9,10 +9,17 @@ with random payloads:
 
 * :func:`image_stream` -- the OpenAI Images API streaming shape: some
   ``image_generation.partial_image`` events, then ``image_generation.completed``
-  with ``usage``, each carrying a large base64 image in one ``data`` line.
+  with ``usage``, each carrying a real PNG (random pixels, so it does not
+  compress: 2 MB of base64 is a 1.5 MB file) in one ``data`` line.
 * :func:`text_stream` -- a Responses API text stream: ``response.created``,
-  many small ``response.output_text.delta`` events, ``response.completed``.
+  many small ``response.output_text.delta`` events, ``response.completed``
+  (optionally with an image before it).
 * :func:`single_event` -- one ``data`` line of the given size.
+
+JSON comes in two spellings: ``"compact"``, as OpenAI writes it
+(``"b64_json":"..."``), and ``"spaced"``, with a space after each colon and
+comma, as a proxy that parses and re-serialises events with Python's
+``json.dumps`` writes it (``"b64_json": "..."``).
 """
 
 from __future__ import annotations
@@ -20,8 +27,12 @@ from __future__ import annotations
 import base64
 import json
 import random
+import struct
+import zlib
 
-__all__ = ["encode", "image_stream", "pieces", "single_event", "text_stream"]
+__all__ = ["SPELLINGS", "encode", "image_stream", "pieces", "png", "single_event", "text_stream"]
+
+SPELLINGS = ("compact", "spaced")
 
 Expected = list[tuple[str, str]]
 
@@ -49,14 +60,41 @@ def _b64(rng: random.Random, size: int) -> str:
     return base64.b64encode(rng.randbytes(size * 3 // 4)).decode("ascii")
 
 
-def _dumps(obj: object) -> str:
+def png(b64_size: int, seed: int) -> bytes:
+    """A valid PNG of random pixels (stored, not compressed) whose base64 is about ``b64_size`` long."""
+    rng = random.Random(seed)
+    raw_size = b64_size * 3 // 4
+    width = max(8, int((raw_size / 3) ** 0.5))
+    height = max(8, raw_size // (3 * width + 1))
+    rows = b"".join(b"\x00" + rng.randbytes(3 * width) for _ in range(height))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows, 0))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _png_b64(size: int, seed: int) -> str:
+    return base64.b64encode(png(size, seed)).decode("ascii")
+
+
+def _dumps(obj: object, spelling: str = "compact") -> str:
+    if spelling == "spaced":
+        return json.dumps(obj, ensure_ascii=False)
+    if spelling != "compact":
+        raise ValueError(f"spelling is one of {SPELLINGS}, not {spelling!r}")
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def image_stream(
-    *, b64_size: int = 1_500_000, partials: int = 3, seed: int = 0
+    *, b64_size: int = 2_000_000, partials: int = 3, seed: int = 0, spelling: str = "compact"
 ) -> tuple[bytes, Expected]:
-    """An Images API stream: ``partials`` partial images then the final, each ``b64_size`` long."""
+    """An Images API stream: ``partials`` partial PNGs then the final, each ``b64_size`` long."""
     rng = random.Random(seed)
     common = {
         "created_at": 1_750_000_000,
@@ -69,14 +107,14 @@ def image_stream(
     for index in range(partials):
         payload = {
             "type": "image_generation.partial_image",
-            "b64_json": _b64(rng, b64_size),
+            "b64_json": _png_b64(b64_size, rng.randrange(2**32)),
             **common,
             "partial_image_index": index,
         }
-        events.append(("image_generation.partial_image", _dumps(payload)))
+        events.append(("image_generation.partial_image", _dumps(payload, spelling)))
     final = {
         "type": "image_generation.completed",
-        "b64_json": _b64(rng, b64_size),
+        "b64_json": _png_b64(b64_size, rng.randrange(2**32)),
         **common,
         "usage": {
             "total_tokens": 4_260,
@@ -85,12 +123,19 @@ def image_stream(
             "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
         },
     }
-    events.append(("image_generation.completed", _dumps(final)))
+    events.append(("image_generation.completed", _dumps(final, spelling)))
     return encode(events), events
 
 
-def text_stream(*, deltas: int = 20_000, seed: int = 0) -> tuple[bytes, Expected]:
-    """A Responses API text stream with ``deltas`` ``response.output_text.delta`` events."""
+def text_stream(
+    *, deltas: int = 20_000, seed: int = 0, spelling: str = "compact", image_b64_size: int = 0
+) -> tuple[bytes, Expected]:
+    """A Responses API text stream with ``deltas`` ``response.output_text.delta`` events.
+
+    With ``image_b64_size``, an ``image_generation_call`` item holding a PNG
+    that size in base64 is done before ``response.completed`` (a run that
+    asks for an image then gets one).
+    """
     rng = random.Random(seed)
     response_id = "resp_" + rng.randbytes(12).hex()
     item_id = "msg_" + rng.randbytes(12).hex()
@@ -102,7 +147,8 @@ def text_stream(*, deltas: int = 20_000, seed: int = 0) -> tuple[bytes, Expected
                     "type": "response.created",
                     "sequence_number": 0,
                     "response": {"id": response_id, "status": "in_progress", "output": []},
-                }
+                },
+                spelling,
             ),
         )
     ]
@@ -116,7 +162,22 @@ def text_stream(*, deltas: int = 20_000, seed: int = 0) -> tuple[bytes, Expected
             "delta": rng.choice(_WORDS) + " ",
             "logprobs": [],
         }
-        events.append(("response.output_text.delta", _dumps(delta)))
+        events.append(("response.output_text.delta", _dumps(delta, spelling)))
+    if image_b64_size:
+        item = {
+            "type": "image_generation_call",
+            "id": "ig_" + rng.randbytes(12).hex(),
+            "status": "completed",
+            "output_format": "png",
+            "result": _png_b64(image_b64_size, seed),
+        }
+        done = {
+            "type": "response.output_item.done",
+            "sequence_number": deltas + 1,
+            "output_index": 1,
+            "item": item,
+        }
+        events.append(("response.output_item.done", _dumps(done, spelling)))
     completed = {
         "type": "response.completed",
         "sequence_number": deltas + 1,
@@ -126,7 +187,7 @@ def text_stream(*, deltas: int = 20_000, seed: int = 0) -> tuple[bytes, Expected
             "usage": {"input_tokens": 12, "output_tokens": deltas, "total_tokens": deltas + 12},
         },
     }
-    events.append(("response.completed", _dumps(completed)))
+    events.append(("response.completed", _dumps(completed, spelling)))
     return encode(events), events
 
 

@@ -1,39 +1,51 @@
-"""Speed of the ``openai`` provider plugin against raw aiohttp and the official openai client.
+"""Speed and memory of the ``openai`` provider plugin against raw aiohttp and the official client.
 
-Run ``python bench/bench_openai.py`` (``--quick`` for a short run). A local
-aiohttp server in a child process streams OpenAI Images API events over
-loopback; every client below reads the same bytes from it:
+Run ``python bench/bench_openai.py`` (``--quick`` for a short smoke run whose
+numbers mean little; ``--warm`` adds the same table with the allocator tuned
+to keep freed memory, labelled as such). A local aiohttp server in a child
+process streams these bodies over loopback, in 64 KiB writes (the corpora of
+``_corpora_sse.py``):
 
-* **big stream**: three 2 MB-base64 partial images and a 2 MB final (an 8 MB
-  body, as ``partial_images=3`` at high quality sends), written in 64 KiB pieces;
-* **concurrent**: 200 streams at once, each three 64 KB partials and a 128 KB final.
+* **images**: three ``image_generation.partial_image`` events and an
+  ``image_generation.completed``, each a real 1.5 MB PNG as 2 MB of base64
+  (an 8 MB body), in two spellings: ``compact`` JSON as OpenAI writes it
+  (``"b64_json":"..."``) and ``spaced``, with a space after each colon, as a
+  proxy that re-serialises events writes it (``"b64_json": "..."``);
+* **chat**: a Responses API stream of 20,000 small
+  ``response.output_text.delta`` events (4 MB) and one small image;
+* **memory**: one ``image_generation.completed`` holding an 8 MB PNG, in both
+  spellings.
 
-Measured, as medians of repeated runs:
+**Timing.** Every contender runs in this one process and event loop, one
+after another: raw aiohttp (one session; the body read, nothing parsed),
+the official client (``images.generate(stream=True)`` then
+``base64.b64decode`` of the final image; ``responses.create(stream=True)``),
+and ``imagestream.stream()`` with every installed plugin (validation
+included), once with the standard library only (``stdlib``: orjson and
+pybase64 switched off in imagestream's modules) and once with the ``fast``
+extra. A round runs each contender once, in a new shuffled order; each ratio
+is taken within a round, so that load coming and going on a shared machine
+hits both its sides alike, and the report gives its median and its min-max
+over the rounds. Times are wall-clock (``time.perf_counter``). The allocator
+is glibc's with its defaults: no ``mallopt``, no ``malloc_trim``, and no
+warm-up but one untimed round (imports, first connections). ``--warm`` then
+runs the rounds again after ``mallopt`` has told glibc to keep every freed
+page mapped (what the times would be if page faults were free).
 
-1. every chunk from ``imagestream.stream(...)`` versus raw aiohttp reading the
-   same body without parsing (target: at most 2x the raw time);
-2. time until the decoded bytes of the final image are in hand, versus
-   ``openai.AsyncOpenAI().images.generate(stream=True)`` plus
-   ``base64.b64decode`` (targets: 4x faster with the standard library, 8x
-   with the ``fast`` extra, orjson + pybase64);
-3. aggregate throughput of 200 concurrent streams versus the async openai
-   client (target: at least 5x).
+**Memory.** Each measurement runs in a fresh process, so that nothing earlier
+has grown the heap: one small stream first (imports, connection), then
+``imagestream.stream(..., save=...)`` of the 8 MB image into a temporary
+directory. ``tracemalloc`` gives the peak of Python allocations during that
+(in a process of its own: tracing slows everything and adds to RSS); the
+other process gives the growth of resident memory (the peak, ``VmHWM``,
+reset just before, over the RSS then) and the minor page faults. Raw aiohttp reading the same body,
+keeping nothing, is the reference for faults.
 
-Every client runs in a worker process of its own: the peers (raw aiohttp
-and the openai client), imagestream with the ``fast`` extra (skipped when it is
-not installed), and imagestream where orjson and pybase64 cannot be imported
-(``stdlib``). The parent runs the measurements of all workers interleaved, in
-a shuffled order each round, so that the load of a shared machine drifts over
-all of them alike, and reports medians.
-
-imagestream runs with the default middleware (``validation``: the validation
-middleware decodes and checks every image, previews included) and without
-any (``no-validation``). Like the openai client, which keeps one client and
-its connection pool for all runs, raw aiohttp and imagestream keep one pool
-(an ``imagestream.Pipeline`` used as an async context manager); the
-``imagestream.stream()`` rows open a new pool per call, as that function does,
-and are compared with raw aiohttp doing the same. The script prints a table
-with targets and PASS / MISS and always exits 0: it is a report, not a test.
+Goals (issue 13): every chunk within 2x of raw aiohttp; the final image's
+bytes at least 6x sooner than the official client with the standard library,
+8x with the ``fast`` extra; peak memory for streaming and saving one image at
+most twice the image. The chat rows have no goal. The script prints PASS /
+MISS against the median and always exits 0: it is a report, not a test.
 """
 
 from __future__ import annotations
@@ -41,112 +53,61 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
 import platform
 import random
+import resource
 import statistics
-import struct
 import subprocess
 import sys
+import tempfile
 import time
-import zlib
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _corpora_sse as corpora
 
 KEY = "sk-bench"
 PIECE = 64 * 1024
-CONCURRENT = 200
-_CLEANUPS: list[Callable[[], Awaitable[Any]]] = []  # what a worker closes before it exits
-PROFILES = {
-    # name: (partial images, base64 characters per partial, base64 characters of the final)
-    "big": (3, 2_000_000, 2_000_000),
-    "small": (3, 64_000, 128_000),
-}
+MODEL = "gpt-image-1.5"
+SPELLINGS = corpora.SPELLINGS
+IMAGE_B64 = 2_000_000  # base64 characters of each image of the images body (a 1.5 MB PNG)
+MEMORY_IMAGE = 8_000_000  # bytes of the memory body's PNG
+CHAT_DELTAS = 20_000
 
 
-# -- the server (child process) -------------------------------------------------
+# -- the server (child process) ---------------------------------------------------
 
 
-def _png(b64_chars: int, seed: int) -> str:
-    """A valid PNG of random pixels whose base64 is about ``b64_chars`` long."""
-    rng = random.Random(seed)
-    raw_size = b64_chars * 3 // 4
-    width = max(8, int((raw_size / 3) ** 0.5))
-    height = max(8, raw_size // (3 * width + 1))
-    rows = b"".join(b"\x00" + rng.randbytes(3 * width) for _ in range(height))
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows, 0))
-        + chunk(b"IEND", b"")
-    )
-    return base64.b64encode(data).decode("ascii")
-
-
-def _body(profile: str) -> bytes:
-    partials, partial_chars, final_chars = PROFILES[profile]
-    events = []
-    for index in range(partials):
-        events.append(
-            (
-                "image_generation.partial_image",
-                {
-                    "created_at": 1774267828,
-                    "type": "image_generation.partial_image",
-                    "b64_json": _png(partial_chars, index),
-                    "background": "opaque",
-                    "output_format": "png",
-                    "partial_image_index": index,
-                    "quality": "high",
-                    "sequence_number": index,
-                    "size": "1024x1024",
-                },
-            )
-        )
-    events.append(
-        (
-            "image_generation.completed",
-            {
-                "created_at": 1774267837,
-                "type": "image_generation.completed",
-                "b64_json": _png(final_chars, 99),
-                "background": "opaque",
-                "output_format": "png",
-                "quality": "high",
-                "sequence_number": partials,
-                "size": "1024x1024",
-                "usage": {
-                    "input_tokens": 16,
-                    "input_tokens_details": {"image_tokens": 0, "text_tokens": 16},
-                    "output_tokens": 4160,
-                    "total_tokens": 4176,
-                },
-            },
-        )
-    )
-    text = "".join(
-        f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-        for name, data in events
-    )
-    return text.encode("ascii")
+def _bodies() -> dict[str, bytes]:
+    bodies = {"warmup": corpora.image_stream(b64_size=20_000, partials=1, seed=5)[0]}
+    for spelling in SPELLINGS:
+        bodies[f"images-{spelling}"] = corpora.image_stream(
+            b64_size=IMAGE_B64, partials=3, seed=1, spelling=spelling
+        )[0]
+        bodies[f"memory-{spelling}"] = corpora.image_stream(
+            b64_size=MEMORY_IMAGE * 4 // 3, partials=0, seed=2, spelling=spelling
+        )[0]
+    bodies["chat"] = corpora.text_stream(deltas=CHAT_DELTAS, seed=3, image_b64_size=4_000)[0]
+    return bodies
 
 
 def serve() -> None:
-    """Serve both profiles on 127.0.0.1 until stdin closes; print the port first."""
+    """Serve the bodies on 127.0.0.1 until stdin closes; print the port first."""
     from aiohttp import web
 
-    bodies = {name: _body(name) for name in PROFILES}
+    bodies = _bodies()
 
-    async def generations(request: web.Request) -> web.StreamResponse:
-        params = await request.json()
-        body = bodies["big" if params.get("prompt") == "big" else "small"]
+    async def write(request: web.Request, body: bytes) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         view = memoryview(body)
@@ -155,194 +116,311 @@ def serve() -> None:
         await response.write_eof()
         return response
 
+    async def generations(request: web.Request) -> web.StreamResponse:
+        params = await request.json()
+        return await write(request, bodies[params["prompt"]])
+
+    async def responses(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return await write(request, bodies["chat"])
+
     async def main() -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=2**20)
         app.router.add_post("/v1/images/generations", generations)
+        app.router.add_post("/v1/responses", responses)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        print(runner.addresses[0][1], flush=True)
+        sizes = {name: len(body) for name, body in bodies.items()}
+        print(json.dumps([runner.addresses[0][1], sizes]), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         await runner.cleanup()
 
     asyncio.run(main())
 
 
-# -- the clients ----------------------------------------------------------------
+# -- switching the fast extra on and off, in this process ---------------------------
 
 
-def _request_body(profile: str) -> dict[str, Any]:
-    return {"model": "gpt-image-1", "prompt": profile, "stream": True, "partial_images": 3}
+def _optional(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
 
 
-async def raw_aiohttp(base: str, profile: str, pool: Any = None) -> int:
-    """Read the body with aiohttp, parsing nothing (through ``pool``, or a fresh client)."""
-    import aiohttp
-
-    if pool is None:
-        async with aiohttp.ClientSession() as fresh:
-            return await raw_aiohttp(base, profile, fresh)
-    async with pool.post(
-        f"{base}/images/generations",
-        json=_request_body(profile),
-        headers={"Authorization": f"Bearer {KEY}", "Accept": "text/event-stream"},
-    ) as response:
-        size = 0
-        async for piece in response.content.iter_any():
-            size += len(piece)
-        return size
+_ORJSON = _optional("orjson")
+_PYBASE64 = _optional("pybase64")
+HAVE_FAST = _ORJSON is not None and _PYBASE64 is not None
 
 
-def _imagestream_runner(base: str, setup: str) -> Callable[[str, bool], Awaitable[float | None]]:
-    """``run(profile, want_final)``: consume one stream; return seconds until the final's bytes.
+def set_fast(fast: bool) -> None:
+    """Make imagestream use orjson and pybase64 (``fast``) or the standard library only."""
+    from imagestream import _base64
+    from imagestream_openai import _json
 
-    ``setup``:
+    if fast and not HAVE_FAST:
+        raise RuntimeError("the fast extra (orjson, pybase64) is not installed")
+    _base64._pybase64 = _PYBASE64 if fast else None  # type: ignore[attr-defined]
+    _json.loads = _ORJSON.loads if fast else _json._json_loads
 
-    * ``"call"``: ``imagestream.stream(...)`` with every installed plugin,
-      which opens a new connection pool for each call;
-    * ``"validation"``: the same plugins in one ``imagestream.Pipeline`` used
-      as an async context manager, which keeps one connection pool (and its
-      connections) across calls, as the openai client does;
-    * ``"no-validation"``: a ``Pipeline("openai")`` with no middleware, one pool.
-    """
-    import imagestream
 
-    pipeline: Any = None
-    if setup == "validation":
-        pipeline = imagestream.Pipeline(manager=imagestream.get_plugin_manager())
-    elif setup == "no-validation":
-        pipeline = imagestream.Pipeline("openai")
-    params = dict(
-        provider="openai", model="gpt-image-1", partial_images=3, base_url=base, api_key=KEY
-    )
-    if pipeline is not None:
-        _CLEANUPS.append(pipeline.__aexit__)
+# -- the contenders -------------------------------------------------------------------
 
-    async def run(profile: str, want_final: bool) -> float | None:
-        if pipeline is not None and pipeline._http is None:
-            await pipeline.__aenter__()  # one connection pool for every later call
+
+class Contenders:
+    """One timed run of each client, in seconds; all share this process's event loop."""
+
+    def __init__(self, base: str) -> None:
+        import aiohttp
+        import openai
+
+        self.base = base
+        self.session = aiohttp.ClientSession()
+        self.client = openai.AsyncOpenAI(api_key=KEY, base_url=base, max_retries=0)
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.client.close()
+
+    async def raw(self, prompt: str) -> float:
+        """Read the body, parsing nothing."""
+        path = "responses" if prompt == "chat" else "images/generations"
         started = time.perf_counter()
-        chunks = (
-            imagestream.stream(profile, **params)
-            if pipeline is None
-            else pipeline.stream(profile, **params)
-        )
-        final_at = None
-        async with chunks:
-            async for chunk in chunks:
-                if want_final and isinstance(chunk, imagestream.ImageFinal):
-                    assert chunk.image.data
-                    final_at = time.perf_counter() - started
-        return final_at
-
-    return run
-
-
-async def openai_final(client: Any, profile: str) -> float:
-    """Seconds until the official client has the final image's decoded bytes."""
-    started = time.perf_counter()
-    stream = await client.images.generate(
-        model="gpt-image-1", prompt=profile, stream=True, partial_images=3
-    )
-    final_at = 0.0
-    async for event in stream:
-        if event.type == "image_generation.completed":
-            assert base64.b64decode(event.b64_json)
-            final_at = time.perf_counter() - started
-    return final_at
-
-
-def _operations(kind: str, base: str) -> dict[str, Callable[[], Awaitable[float]]]:
-    """What a worker of ``kind`` can measure: name -> one timed run, returning seconds."""
-
-    async def timed(once: Callable[[], Awaitable[Any]]) -> float:
-        started = time.perf_counter()
-        await once()
+        async with self.session.post(
+            f"{self.base}/{path}",
+            json={"model": MODEL, "prompt": prompt, "stream": True},
+            headers={"Authorization": f"Bearer {KEY}", "Accept": "text/event-stream"},
+        ) as response:
+            size = 0
+            async for piece in response.content.iter_any():
+                size += len(piece)
+        assert size
         return time.perf_counter() - started
 
-    def crowd(one: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[float]]:
-        return lambda: timed(lambda: asyncio.gather(*(one() for _ in range(CONCURRENT))))
+    async def openai_final(self, prompt: str) -> float:
+        """Until the official client has the final image's decoded bytes."""
+        started = time.perf_counter()
+        stream = await self.client.images.generate(
+            model=MODEL, prompt=prompt, stream=True, partial_images=3
+        )
+        final_at = 0.0
+        async for event in stream:
+            if event.type == "image_generation.completed":
+                assert base64.b64decode(event.b64_json)
+                final_at = time.perf_counter() - started
+        assert final_at
+        return final_at
 
+    async def openai_chat(self) -> float:
+        """Every event of the chat stream through the official client."""
+        started = time.perf_counter()
+        stream = await self.client.responses.create(model="gpt-5", input="chat", stream=True)
+        count = 0
+        async for _event in stream:
+            count += 1
+        assert count > CHAT_DELTAS
+        return time.perf_counter() - started
+
+    async def ours(self, prompt: str, *, fast: bool, final: bool) -> float:
+        """``imagestream.stream()``: every chunk, or until the final image's bytes are in hand."""
+        import imagestream
+
+        set_fast(fast)
+        params: dict[str, Any] = {"partial_images": 3}
+        if prompt == "chat":
+            params = {"api": "responses", "responses_model": "gpt-5"}
+        started = time.perf_counter()
+        final_at = 0.0
+        count = 0
+        async with imagestream.stream(
+            prompt, provider="openai", model=MODEL, base_url=self.base, api_key=KEY, **params
+        ) as chunks:
+            async for chunk in chunks:
+                count += 1
+                if final and isinstance(chunk, imagestream.ImageFinal):
+                    assert chunk.image.data
+                    final_at = time.perf_counter() - started
+        assert count
+        return final_at if final else time.perf_counter() - started
+
+
+def _plan(
+    contenders: Contenders, variants: list[bool]
+) -> dict[str, Callable[[], Awaitable[float]]]:
     ops: dict[str, Callable[[], Awaitable[float]]] = {}
-    if kind == "peers":
-        import aiohttp
-
-        shared: list[Any] = []
-
-        async def raw_shared() -> float:
-            if not shared:
-                shared.append(aiohttp.ClientSession())
-                _CLEANUPS.append(shared[0].close)
-            return await timed(lambda: raw_aiohttp(base, "big", shared[0]))
-
-        ops["raw/all"] = raw_shared
-        ops["raw-call/all"] = lambda: timed(lambda: raw_aiohttp(base, "big"))
-        try:
-            import openai
-        except ImportError:
-            return ops
-        client = openai.AsyncOpenAI(api_key=KEY, base_url=base, max_retries=0)
-        _CLEANUPS.append(client.close)
-        ops["openai/final"] = lambda: openai_final(client, "big")
-        ops["openai/concurrent"] = crowd(lambda: openai_final(client, "small"))
-        return ops
-    call = _imagestream_runner(base, "call")
-    ops[f"{kind}/call/all"] = lambda: timed(lambda: call("big", False))
-    for setup in ("validation", "no-validation"):
-        run = _imagestream_runner(base, setup)
-        label = f"{kind}/{setup}"
-        ops[f"{label}/all"] = lambda run=run: timed(lambda: run("big", False))  # type: ignore[misc]
-
-        async def final(run: Callable[[str, bool], Awaitable[float | None]] = run) -> float:
-            return await run("big", True) or 0.0
-
-        ops[f"{label}/final"] = final
-        ops[f"{label}/concurrent"] = crowd(lambda run=run: run("small", True))  # type: ignore[misc]
+    for spelling in SPELLINGS:
+        prompt = f"images-{spelling}"
+        ops[f"raw/{spelling}"] = lambda p=prompt: contenders.raw(p)  # type: ignore[misc]
+        ops[f"openai/final/{spelling}"] = lambda p=prompt: contenders.openai_final(p)  # type: ignore[misc]
+        for fast in variants:
+            kind = "fast" if fast else "stdlib"
+            ops[f"{kind}/all/{spelling}"] = lambda p=prompt, f=fast: contenders.ours(  # type: ignore[misc]
+                p, fast=f, final=False
+            )
+            ops[f"{kind}/final/{spelling}"] = lambda p=prompt, f=fast: contenders.ours(  # type: ignore[misc]
+                p, fast=f, final=True
+            )
+    ops["raw/chat"] = lambda: contenders.raw("chat")
+    ops["openai/chat"] = contenders.openai_chat
+    for fast in variants:
+        kind = "fast" if fast else "stdlib"
+        ops[f"{kind}/chat"] = lambda f=fast: contenders.ours("chat", fast=f, final=False)  # type: ignore[misc]
     return ops
 
 
-def _importable(name: str) -> bool:
-    """True if ``name`` imports (the core decodes base64 with pybase64 when it does)."""
+async def measure(base: str, rounds: int, warm: bool) -> list[tuple[str, dict[str, list[float]]]]:
+    """Seconds of each operation in each round, for the default allocator (and warmed)."""
+    contenders = Contenders(base)
+    variants = [False, True] if HAVE_FAST else [False]
+    ops = _plan(contenders, variants)
+    tables = []
     try:
-        __import__(name)
-    except ImportError:
-        return False
-    return True
+        for name in ops:  # one untimed round: imports, connections, plugin loading
+            await ops[name]()
+        allocators = [("glibc defaults (no tuning)", lambda: None)]
+        if warm:
+            allocators.append(("warmed: mallopt keeps every freed page mapped", _warm_allocator))
+        rng = random.Random(13)
+        for label, prepare in allocators:
+            prepare()
+            times: dict[str, list[float]] = {name: [] for name in ops}
+            for _ in range(rounds):
+                order = list(ops)
+                rng.shuffle(order)
+                for name in order:
+                    gc.collect()
+                    times[name].append(await ops[name]())
+            tables.append((label, times))
+    finally:
+        await contenders.close()
+    return tables
 
 
-def worker(kind: str, base: str) -> None:
-    """Serve measurements over stdin/stdout: one operation name in, seconds (or an error) out.
+def _warm_allocator() -> None:
+    libc = _glibc()
+    if libc is None:
+        raise SystemExit("--warm needs glibc")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 * 2**20)
+    libc.mallopt(m_trim_threshold, 2**30)
 
-    Each kind runs in its own process so that none inherits another's heap,
-    imports or connections, and the parent interleaves the runs of all of
-    them so that the machine's load drifts over every kind alike.
-    """
-    if kind == "stdlib":
-        # An entry of None in sys.modules makes "import orjson" raise ImportError.
-        sys.modules["orjson"] = None  # type: ignore[assignment]
-        sys.modules["pybase64"] = None  # type: ignore[assignment]
-    if kind != "peers":
-        from imagestream_openai import _json
 
-        if (_json.FAST_JSON and _importable("pybase64")) != (kind == "fast"):
-            print(json.dumps([]), flush=True)  # the fast extra is not installed
-            return
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") else None
 
-    async def serve_commands() -> None:
-        ops = _operations(kind, base)
-        print(json.dumps(sorted(ops)), flush=True)
-        loop = asyncio.get_running_loop()
-        while name := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+
+# -- memory (a fresh process per measurement) ---------------------------------------------
+
+
+def _rss() -> int:
+    """Resident memory now; and the peak from here on is what ``_rss_growth`` reports."""
+    # Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status("VmRSS")
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _rss_growth(before: int) -> int:
+    """How far resident memory rose above ``before`` at its peak."""
+    return _status("VmHWM") - before
+
+
+def _largest_file(folder: str) -> int:
+    return max((path.stat().st_size for path in Path(folder).iterdir()), default=0)
+
+
+def memory_child(spelling: str, variant: str, mode: str, base: str) -> None:
+    """Stream and save the memory body once; print what it cost as JSON."""
+
+    async def main() -> dict[str, float]:
+        import aiohttp
+
+        import imagestream
+
+        prompt = f"memory-{spelling}"
+        if variant == "raw":
+            async with aiohttp.ClientSession() as session:
+
+                async def read(name: str) -> int:
+                    async with session.post(
+                        f"{base}/images/generations", json={"prompt": name}
+                    ) as response:
+                        return sum([len(piece) async for piece in response.content.iter_any()])
+
+                await read("warmup")
+                gc.collect()
+                before, faults = _rss(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                await read(prompt)
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                return {"rss": _rss_growth(before), "faults": usage.ru_minflt - faults}
+        set_fast(variant == "fast")
+        params = {"provider": "openai", "model": MODEL, "base_url": base, "api_key": KEY}
+        with tempfile.TemporaryDirectory() as folder:
+            save = imagestream.SaveOptions(out_dir=folder)
+            async with imagestream.stream("warmup", save=save, **params) as chunks:
+                async for _ in chunks:
+                    pass
             gc.collect()
-            print(json.dumps(await ops[name]()), flush=True)
-        for cleanup in _CLEANUPS:
-            await cleanup()
+            if mode == "trace":
+                tracemalloc.start()
+                start = tracemalloc.get_traced_memory()[0]
+            before, faults = _rss(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            saved = 0
+            async with imagestream.stream(prompt, save=save, **params) as chunks:
+                async for chunk in chunks:
+                    if isinstance(chunk, imagestream.ImageFinal):
+                        saved = chunk.image.nbytes
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            out = {
+                "rss": _rss_growth(before),
+                "faults": usage.ru_minflt - faults,
+                "image": saved,
+            }
+            if mode == "trace":
+                out["peak"] = tracemalloc.get_traced_memory()[1] - start
+                tracemalloc.stop()
+            assert _largest_file(folder) == saved
+        return out
 
-    asyncio.run(serve_commands())
+    print(json.dumps(asyncio.run(main())), flush=True)
 
 
-# -- report ---------------------------------------------------------------------
+def measure_memory(base: str, repeats: int) -> dict[tuple[str, str], list[dict[str, float]]]:
+    variants = ["raw", "stdlib"] + (["fast"] if HAVE_FAST else [])
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for _ in range(repeats):
+        for spelling in SPELLINGS:
+            for variant in variants:
+                merged: dict[str, float] = {}
+                for mode in ("rss", "trace") if variant != "raw" else ("rss",):
+                    done = subprocess.run(
+                        [sys.executable, __file__, "--memory-child", spelling, variant, mode, base],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    found = json.loads(done.stdout.strip().splitlines()[-1])
+                    if mode == "trace":
+                        merged["peak"] = found["peak"]
+                    else:
+                        merged.update(found)
+                results.setdefault((spelling, variant), []).append(merged)
+    return results
+
+
+# -- the report --------------------------------------------------------------------------
 
 
 def _version(name: str) -> str:
@@ -352,207 +430,174 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+def _spread(values: list[float], unit: str = "x", digits: int = 2) -> tuple[str, str]:
+    return (
+        f"{statistics.median(values):.{digits}f}{unit}",
+        f"{min(values):.{digits}f}-{max(values):.{digits}f}{unit}",
+    )
 
 
-def report(medians: dict[str, float], sizes: tuple[int, int], counts: tuple[int, int]) -> None:
-    big, small = sizes
-    crowd_mb = small * CONCURRENT / 1e6
-    print(
-        f"Python {platform.python_version()} on {platform.machine()} {platform.system()}, "
-        f"{os.cpu_count()} CPUs"
-    )
-    print(
-        "versions: "
-        + ", ".join(
-            f"{name} {_version(name)}"
-            for name in ("imagestream-openai", "aiohttp", "openai", "orjson", "pybase64")
-        )
-    )
-    print(
-        f"big stream: {big / 1e6:.1f} MB body; concurrent: {CONCURRENT} streams x {small / 1e3:.0f} KB; "
-        f"medians of {counts[0]} (big) and {counts[1]} (concurrent) interleaved runs\n"
-    )
-    rows: list[tuple[str, str, str, str, str]] = []
-    variants = [
-        f"{kind}/{label}"
-        for kind in ("fast", "stdlib")
-        for label in ("validation", "no-validation")
-    ]
-    variants = [name for name in variants if f"{name}/all" in medians]
-
-    def name_of(variant: str) -> str:
-        return variant.replace("/", ", ")
-
-    raw = medians["raw/all"]
-    rows.append(
-        (
-            "raw aiohttp, one client, read the body, no parsing",
-            f"{raw * 1e3:.1f} ms",
-            "1.00x",
-            "",
-            "",
-        )
-    )
-    for name in variants:
-        ratio = medians[f"{name}/all"] / raw
-        rows.append(
-            (
-                f"imagestream every chunk, {name_of(name)}",
-                f"{medians[name + '/all'] * 1e3:.1f} ms",
-                f"{ratio:.2f}x raw",
-                "<= 2x raw",
-                _verdict(ratio <= 2.0),
-            )
-        )
-    raw_call = medians["raw-call/all"]
-    rows.append(("raw aiohttp, new client per call", f"{raw_call * 1e3:.1f} ms", "1.00x", "", ""))
-    for kind in ("fast", "stdlib"):
-        if f"{kind}/call/all" in medians:
-            ratio = medians[f"{kind}/call/all"] / raw_call
-            rows.append(
-                (
-                    f"imagestream.stream() every chunk, {kind}, validation",
-                    f"{medians[kind + '/call/all'] * 1e3:.1f} ms",
-                    f"{ratio:.2f}x raw",
-                    "<= 2x raw",
-                    _verdict(ratio <= 2.0),
-                )
-            )
-    if "openai/final" in medians:
-        theirs = medians["openai/final"]
-        rows.append(
-            ("openai client, final image decoded", f"{theirs * 1e3:.1f} ms", "1.00x", "", "")
-        )
-        for name in variants:
-            target = 8.0 if name.startswith("fast") else 4.0
-            speedup = theirs / medians[f"{name}/final"]
-            rows.append(
-                (
-                    f"imagestream final image decoded, {name_of(name)}",
-                    f"{medians[name + '/final'] * 1e3:.1f} ms",
-                    f"{speedup:.1f}x faster",
-                    f">= {target:g}x",
-                    _verdict(speedup >= target),
-                )
-            )
-    if "openai/concurrent" in medians:
-        theirs = medians["openai/concurrent"]
-        rows.append(
-            (
-                f"openai client, {CONCURRENT} concurrent streams",
-                f"{crowd_mb / theirs:.0f} MB/s",
-                "1.00x",
-                "",
-                "",
-            )
-        )
-        for name in variants:
-            seconds = medians[f"{name}/concurrent"]
-            speedup = theirs / seconds
-            rows.append(
-                (
-                    f"imagestream {CONCURRENT} concurrent, {name_of(name)}",
-                    f"{crowd_mb / seconds:.0f} MB/s",
-                    f"{speedup:.1f}x openai",
-                    ">= 5x",
-                    _verdict(speedup >= 5.0),
-                )
-            )
-    header = ("measurement", "median", "ratio", "target", "")
-    widths = [max(len(row[i]) for row in [*rows, header]) for i in range(5)]
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in [*rows, header]) for i in range(len(header))]
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     print("-+-".join("-" * w for w in widths))
     for row in rows:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-class _Worker:
-    """A measuring child process, driven one operation at a time."""
+def report_times(label: str, times: dict[str, list[float]], sizes: dict[str, int]) -> None:
+    def ratio(top: str, bottom: str) -> list[float]:
+        return [a / b for a, b in zip(times[top], times[bottom], strict=True)]
 
-    def __init__(self, kind: str, base: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", kind, base],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+    kinds = [kind for kind in ("stdlib", "fast") if f"{kind}/chat" in times]
+    print(f"Allocator: {label}; {len(times['raw/chat'])} interleaved rounds\n")
+    ms = [
+        (name, *_spread([t * 1e3 for t in values], " ms", 1))
+        for name, values in sorted(times.items())
+    ]
+    _print_table(("contender/measure/body", "median", "min-max"), ms)
+    print()
+    rows: list[tuple[str, ...]] = []
+    for spelling in SPELLINGS:
+        for kind in kinds:
+            values = ratio(f"{kind}/all/{spelling}", f"raw/{spelling}")
+            rows.append(
+                (
+                    f"imagestream.stream() every chunk / raw aiohttp, {kind}",
+                    spelling,
+                    *_spread(values),
+                    "<= 2x",
+                    "PASS" if statistics.median(values) <= 2.0 else "MISS",
+                )
+            )
+        for kind in kinds:
+            goal = 8.0 if kind == "fast" else 6.0
+            values = ratio(f"openai/final/{spelling}", f"{kind}/final/{spelling}")
+            rows.append(
+                (
+                    f"final image's bytes: openai client / imagestream, {kind}",
+                    spelling,
+                    *_spread(values),
+                    f">= {goal:g}x",
+                    "PASS" if statistics.median(values) >= goal else "MISS",
+                )
+            )
+    for kind in kinds:
+        rows.append(
+            (
+                f"chat, every chunk: imagestream / raw aiohttp, {kind}",
+                "compact",
+                *_spread(ratio(f"{kind}/chat", "raw/chat")),
+                "(none)",
+                "",
+            )
         )
-        self.operations: list[str] = json.loads(self._line())
+        rows.append(
+            (
+                f"chat, every chunk: openai client / imagestream, {kind}",
+                "compact",
+                *_spread(ratio("openai/chat", f"{kind}/chat")),
+                "(none)",
+                "",
+            )
+        )
+    _print_table(("measure", "JSON", "median", "min-max", "goal", ""), rows)
+    print()
 
-    def _line(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("a benchmark worker died (run it alone to see why)")
-        return line
 
-    def run(self, name: str) -> float:
-        assert self.process.stdin is not None
-        self.process.stdin.write(name + "\n")
-        self.process.stdin.flush()
-        seconds: float = json.loads(self._line())
-        return seconds
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self.process.wait(timeout=60)
+def report_memory(results: dict[tuple[str, str], list[dict[str, float]]]) -> None:
+    rows: list[tuple[str, ...]] = []
+    for (spelling, variant), runs in results.items():
+        faults = _spread([run["faults"] for run in runs], "", 0)
+        if variant == "raw":
+            rss = _spread([run["rss"] / 1e6 for run in runs], " MB", 1)
+            rows.append(("raw aiohttp, body read and dropped", spelling, "", "", *rss, "", *faults))
+            continue
+        image = runs[0]["image"]
+        peak = [run["peak"] / image for run in runs]
+        rss_ratio = [run["rss"] / image for run in runs]
+        verdict = (
+            "PASS" if max(statistics.median(peak), statistics.median(rss_ratio)) <= 2 else "MISS"
+        )
+        rows.append(
+            (
+                f"imagestream stream + save {image / 1e6:.1f} MB image, {variant}",
+                spelling,
+                *_spread(peak),
+                *_spread(rss_ratio),
+                verdict,
+                *faults,
+            )
+        )
+    _print_table(
+        (
+            "memory (fresh process each run)",
+            "JSON",
+            "tracemalloc peak / image",
+            "min-max",
+            "RSS growth / image",
+            "min-max",
+            "<= 2x",
+            "minor faults",
+            "min-max",
+        ),
+        rows,
+    )
+    print()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="few rounds (a smoke test)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 21)")
+    parser.add_argument("--warm", action="store_true", help="also time with a warmed allocator")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--worker", nargs=2, metavar=("KIND", "BASE_URL"), help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--runs", type=int, default=None, help="runs of each big-stream measurement (default 21)"
-    )
+    parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    runs = args.runs or (5 if args.quick else 21)
-    crowd_runs = 3 if args.quick else 7
     if args.serve:
         serve()
         return 0
-    if args.worker:
-        worker(*args.worker)
+    if args.memory_child:
+        memory_child(*args.memory_child)
         return 0
-    return _orchestrate(runs, crowd_runs)
-
-
-def _orchestrate(runs: int, crowd_runs: int) -> int:
-    """Start the server and the workers, interleave the measurements, print the report."""
+    rounds = args.rounds or (3 if args.quick else 21)
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    workers: list[_Worker] = []
     try:
         assert server.stdout is not None
-        base = f"http://127.0.0.1:{int(server.stdout.readline())}/v1"
-        sizes = (asyncio.run(raw_aiohttp(base, "big")), asyncio.run(raw_aiohttp(base, "small")))
-        workers = [_Worker(kind, base) for kind in ("peers", "fast", "stdlib")]
-        plan = [(child, name) for child in workers for name in child.operations]
-        samples: dict[str, list[float]] = {name: [] for _, name in plan}
-        for child, name in plan:
-            child.run(name)  # warm-up: imports, first connections, caches
-        rng = random.Random(7)
-        for round_number in range(runs):
-            rng.shuffle(plan)
-            for child, name in plan:
-                if name.endswith("/concurrent") and round_number >= crowd_runs:
-                    continue
-                samples[name].append(child.run(name))
+        port, sizes = json.loads(server.stdout.readline())
+        base = f"http://127.0.0.1:{port}/v1"
+        print(
+            f"Python {platform.python_version()} on {platform.machine()} {platform.system()}, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+        )
+        print(
+            "versions: "
+            + ", ".join(
+                f"{name} {_version(name)}"
+                for name in ("imagestream-openai", "aiohttp", "openai", "orjson", "pybase64")
+            )
+        )
+        print(
+            f"bodies: images {sizes['images-compact'] / 1e6:.1f} MB (compact) / "
+            f"{sizes['images-spaced'] / 1e6:.1f} MB (spaced), chat {sizes['chat'] / 1e6:.1f} MB "
+            f"({CHAT_DELTAS} events), memory {sizes['memory-compact'] / 1e6:.1f} MB; "
+            f"written in {PIECE // 1024} KiB pieces"
+            + ("" if HAVE_FAST else "; the fast extra is not installed: stdlib rows only")
+            + "\n"
+        )
+        for label, times in asyncio.run(measure(base, rounds, args.warm)):
+            report_times(label, times, sizes)
+        report_memory(measure_memory(base, 1 if args.quick else 3))
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
-        for child in workers:
-            child.close()
         if server.stdin is not None:
             server.stdin.close()
         server.wait(timeout=30)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    report(medians, sizes, (runs, crowd_runs))
     return 0
 
 
