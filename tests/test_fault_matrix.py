@@ -64,8 +64,14 @@ from imagestream import (
     StreamInterruptedError,
     UnexpectedResponseError,
 )
-from imagestream._faults import WebSocketReply
-from imagestream.testing import FaultServer, RecordedRequest, Reply, make_image, retry_after
+from imagestream.testing import (
+    FaultServer,
+    RecordedRequest,
+    Reply,
+    WebSocketReply,
+    make_image,
+    retry_after,
+)
 
 STALL = 0.25
 """The stall timeout of every run (the request's ``timeout=``), in seconds."""
@@ -1450,15 +1456,7 @@ HANDSHAKE_CASES = frozenset(
 )
 """The HTTP cases that a WebSocket's opening handshake is put through."""
 
-_USERINFO_HOLE = (
-    "user:password@ in the base URL goes as basic authentication, whose base64 form is not "
-    "masked in what the server quotes (the core masks the URL's password only)"
-)
-
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    ("comfyui-prompt", "unauthorized_echoing_the_key"): _USERINFO_HOLE,
-    ("comfyui-view", "unauthorized_echoing_the_key"): _USERINFO_HOLE,
-}
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 """``(adapter, case)`` → why the case fails today (run as a strict xfail)."""
 
 

@@ -83,7 +83,7 @@ def redact(
 
 
 def url_secrets(url: str | None) -> tuple[str, ...]:
-    """The credentials ``url`` carries: its password and secret-named query values.
+    """The credentials ``url`` carries: its password (and the Basic token made of it) and secret-named query values.
 
     For masking them wherever else they are quoted (a server echoing them in
     a body, say), where :func:`redact` cannot tell them from other words.
@@ -95,6 +95,13 @@ def url_secrets(url: str | None) -> tuple[str, ...]:
     try:
         parts = urlsplit(url)
         found = [parts.password or ""]
+        if parts.password:
+            # What the client sends for them (aiohttp turns user:password into
+            # Basic auth): a server echoing that header shows this, not the password.
+            import base64
+
+            pair = f"{parts.username or ''}:{parts.password}".encode()
+            found.append(base64.b64encode(pair).decode("ascii"))
     except ValueError:
         return ()
     for query in (parts.query, parts.fragment):

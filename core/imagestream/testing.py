@@ -38,7 +38,7 @@ import pytest
 
 from ._chunks import Chunk
 from ._context import RunContext
-from ._faults import FaultServer, RecordedRequest, Reply, retry_after
+from ._faults import FaultServer, RecordedRequest, Reply, WebSocketReply, retry_after
 from ._plugins import get_plugin_manager, register_plugin, reset_plugin_manager, unregister_plugin
 from ._provider import Provider, ProviderResponse
 from ._request import ImageRequest
@@ -50,6 +50,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ScriptedProvider",
+    "WebSocketReply",
     "chunks_of",
     "imagestream_plugins",
     "make_image",
