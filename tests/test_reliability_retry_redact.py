@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import logging
-import base64
 import math
 import socket
 import time
