@@ -7,7 +7,8 @@ first hundred to end (a latency cliff, not an error). These tests count on
 the server side how many requests are open at once: the server holds every
 request until the whole crowd has arrived (or a generous timeout passes, so
 that a capped client fails the assertion instead of hanging), then answers.
-No timing is asserted.
+Past a client's own limit, requests wait for a free connection: a queue,
+never a connect timeout. No timing is asserted.
 """
 
 from __future__ import annotations
