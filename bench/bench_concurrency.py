@@ -218,13 +218,20 @@ def serve() -> None:
 _FAST_MODULES = ("orjson", "pybase64")
 
 
+_FAST_FLAGS = ("FAST_BASE64", "FAST_JSON")
+
+
 def _fast_references() -> list[str]:
-    """Every global of a loaded ``imagestream*`` module that is orjson, pybase64 or one of their functions."""
+    """Every global of a loaded ``imagestream*`` module that is orjson, pybase64,
+    one of their functions, or a copy of a module's ``FAST_*`` flag."""
     found = []
     for name, module in list(sys.modules.items()):
         if not name.startswith("imagestream") or not isinstance(module, ModuleType):
             continue
         for attr, value in vars(module).items():
+            if attr in _FAST_FLAGS:
+                found.append(f"{name}.{attr}")
+                continue
             owner = (
                 value.__name__
                 if isinstance(value, ModuleType)
@@ -264,6 +271,8 @@ class FastSwitch:
             return "the fast extra (orjson, pybase64) is not installed"
         covered = {
             "imagestream._base64._pybase64",
+            "imagestream._base64.FAST_BASE64",
+            "imagestream_openai._json.FAST_JSON",
             "imagestream_openai._json._orjson",
             "imagestream_openai._json.loads",
             "imagestream_openai._json.dumps",
@@ -281,6 +290,7 @@ class FastSwitch:
         loads = self.fast["loads"] if fast else j._json_loads
         dumps = self.fast["dumps"] if fast else j._json_dumps
         self.base64_mod._pybase64 = self.fast["pybase64"] if fast else None
+        self.base64_mod.FAST_BASE64 = j.FAST_JSON = fast
         j.loads, j.dumps = loads, dumps
         self.transport.dumps = dumps
         self.errors.loads = loads
@@ -288,6 +298,7 @@ class FastSwitch:
             yield
         finally:
             self.base64_mod._pybase64 = self.fast["pybase64"]
+            self.base64_mod.FAST_BASE64 = j.FAST_JSON = True
             j.loads, j.dumps = self.fast["loads"], self.fast["dumps"]
             self.transport.dumps = self.fast["dumps"]
             self.errors.loads = self.fast["loads"]
