@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -171,20 +172,33 @@ async def test_leaving_early_stops_making_previews(monkeypatch: pytest.MonkeyPat
     from imagestream_procedural import _provider
 
     encoded: list[str] = []
-    encode = _provider._encode
+    left, finished = threading.Event(), threading.Event()
+    encode, make_sample = _provider._encode, _provider._make_sample
 
-    def counting(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
-        encoded.append(fmt)
+    def encoding(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
+        if fmt == "JPEG":
+            encoded.append(fmt)
+            if len(encoded) > 1:
+                left.wait(10)  # the second preview waits until the consumer has left
         return encode(image, fmt, quality)
 
-    monkeypatch.setattr(_provider, "_encode", counting)
+    def making(*args: Any) -> None:
+        try:
+            make_sample(*args)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(_provider, "_encode", encoding)
+    monkeypatch.setattr(_provider, "_make_sample", making)
     pipe = Pipeline(ProceduralProvider())
     async with pipe.stream("a lighthouse at dusk", size="64x64", steps=200, seed=1) as chunks:
         async for chunk in chunks:
             if isinstance(chunk, ImagePreview):
                 break
-    await asyncio.sleep(0.2)  # time enough for the 200 previews, were they still made
-    assert encoded.count("JPEG") < 50
+    left.set()
+    assert await asyncio.to_thread(finished.wait, 10)
+    # The one sent, and the one being made when the consumer left, if any: no more.
+    assert len(encoded) <= 2
 
 
 def test_registers_a_lazy_provider_that_says_what_the_class_says() -> None:
