@@ -88,7 +88,7 @@ def test_pieces_read_as_the_joined_text(
 ) -> None:
     encoded = text.encode("utf-8")
     pieces = _cut(encoded, cuts, padding)
-    whole = ImageData.from_base64(encoded)
+    whole = ImageData.from_base64(text)  # the text a JSON parser reads from those bytes
 
     def fresh() -> ImageData:
         return ImageData.from_base64_pieces(pieces)
@@ -130,7 +130,7 @@ def test_a_receiver_filled_piece_by_piece_reads_as_the_joined_text(
 ) -> None:
     # With pybase64 the receiver decodes as pieces arrive; without, it keeps them.
     encoded = text.encode("utf-8")
-    whole = ImageData.from_base64(encoded)
+    whole = ImageData.from_base64(text)  # the text a JSON parser reads from those bytes
 
     def fresh() -> ImageData:
         receiver = ImageData.base64_receiver()

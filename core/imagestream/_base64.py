@@ -429,6 +429,7 @@ class Base64Pieces:
     """
 
     __slots__ = (
+        "_ascii",
         "_carry",
         "_decoded",
         "_last",
@@ -452,6 +453,7 @@ class Base64Pieces:
         """Characters of text (bytes of the pieces)."""
         self._decoded: bytes | None = None
         self._last = b""  # decoded as it arrived: the text of the last group, as it came
+        self._ascii: bool | None = None  # whether every piece is ASCII, once looked at
         self._text: str | None = None
         self._plain: int | None = -1  # not looked at yet; then the data length, or None
         self._lock = threading.Lock()
@@ -553,9 +555,27 @@ class Base64Pieces:
     # -- the text ---------------------------------------------------------------
 
     def text(self) -> str:
-        """The whole text, joined (a copy; bytes that are not ASCII read as U+FFFD)."""
+        """The whole text, joined (a copy; read as UTF-8, invalid bytes as U+FFFD)."""
         with self._lock:
             return self._joined()
+
+    def text_size(self) -> int:
+        """The text's size in UTF-8, decoded as :meth:`text` decodes it (its length if ASCII)."""
+        with self._lock:
+            if self._text is not None:
+                text = self._text
+                return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+            if self._decoded is not None or self._all_ascii():
+                return self.length
+            return len(self._joined().encode("utf-8", "surrogatepass"))
+
+    def _all_ascii(self) -> bool:
+        if self._ascii is None:
+            self._ascii = all(
+                buffer.isascii() or buffer[start:end].isascii()
+                for buffer, start, end in self._pieces
+            )
+        return self._ascii
 
     def head_text(self, count: int) -> str:
         """The first ``count`` characters of the text (all of it if shorter)."""
@@ -563,7 +583,7 @@ class Base64Pieces:
             if self._decoded is not None and self.length > count + 8:
                 return encode_base64(self._decoded[: (count + 3) // 4 * 3])[:count]
             if self._pieces:
-                return self._front(count).decode("ascii", "replace")
+                return self._front(count).decode("utf-8", "replace")
             return self._joined()[:count]
 
     def _joined(self) -> str:
@@ -616,6 +636,7 @@ class Base64Pieces:
             and front.lower() != b"data:"
             and (not front or front[0] not in _SPACE_BYTES)
             and all(buffer.find(b"\n", start, end) < 0 for buffer, start, end in self._pieces)
+            and self._all_ascii()
         ):
             back = self._back(_EDGE)
             data_end = len(back.rstrip(_PADDING_OR_SPACE_BYTES))
@@ -675,10 +696,9 @@ class Base64Pieces:
             except binascii.Error:
                 # What was decoded so far came from whole groups of the
                 # alphabet: encoding it again gives back its text exactly.
+                done = encode_base64_bytes(out.written())
                 self._keep_text(
-                    encode_base64(out.written())
-                    + carry.decode("ascii", "replace")
-                    + _join(pieces[index:])
+                    _join([(done, 0, len(done)), (carry, 0, len(carry)), *pieces[index:]])
                 )
                 return None
             for part in parts:
@@ -718,7 +738,7 @@ class Base64Pieces:
                 front = self._front(max(5, (n + 2) // 3 * 4))
                 # A window of plain alphabet reads the same alone as in the whole.
                 if len(front) == self.length or not front.translate(None, _CLEAN):
-                    return base64_head(front.decode("ascii", "replace"), n)
+                    return base64_head(front.decode("utf-8", "replace"), n)
             return base64_head(self._joined(), n)
 
     def tail(self, n: int) -> bytes:
@@ -800,8 +820,9 @@ class _Output:
 
 
 def _join(pieces: list[Piece]) -> str:
+    """The text of ``pieces``: UTF-8, as in the JSON string it came from (bad bytes as U+FFFD)."""
     return b"".join([memoryview(buffer)[start:end] for buffer, start, end in pieces]).decode(
-        "ascii", "replace"
+        "utf-8", "replace"
     )
 
 

@@ -100,7 +100,7 @@ class ImageData:
         pieces: Iterable[bytes | bytearray | memoryview | tuple[bytes, int, int]] | Base64Pieces,
         mime_type: str | None = None,
     ) -> ImageData:
-        """Wrap base64 that arrived in pieces (ASCII bytes), without joining them.
+        """Wrap base64 that arrived in pieces of bytes, without joining them.
 
         For a decoder that reads a multi-megabyte image out of a stream: each
         piece is a ``bytes`` object, or ``(buffer, start, end)`` for the text
@@ -108,7 +108,9 @@ class ImageData:
         When the bytes are first needed the pieces are decoded one after
         another into one buffer and each is let go once decoded, so the whole
         base64 and the whole image are never held at once. The result, and
-        every error, is what :meth:`from_base64` on the joined text gives.
+        every error, is what :meth:`from_base64` gives for the joined text
+        read as UTF-8 (as in the JSON string it came from: bytes that are not
+        UTF-8 read as U+FFFD).
 
         ``pieces`` may also be what :meth:`base64_receiver` made, filled as
         the text arrived.

@@ -160,11 +160,12 @@ def frame(events: list[tuple[str, str]]) -> bytes:
 
 
 def spellings(payload: Any) -> dict[str, str]:
+    """The payload as OpenAI writes it (compact, UTF-8 as it is) and as proxies rewrite it."""
     return {
-        "compact": json.dumps(payload, separators=(",", ":")),
-        "spaced": json.dumps(payload),
-        "reordered": json.dumps(dict(reversed(list(payload.items()))), indent=None),
-        "tabs": json.dumps(payload, separators=(",\t", " :\t")),
+        "compact": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        "spaced": json.dumps(payload),  # and every character outside ASCII escaped
+        "reordered": json.dumps(dict(reversed(list(payload.items()))), ensure_ascii=False),
+        "tabs": json.dumps(payload, separators=(",\t", " :\t"), ensure_ascii=False),
     }
 
 
@@ -201,8 +202,11 @@ def test_images_api_stream_in_every_spelling(spelling: str) -> None:
     assert names == ["ImagePreview", "ImagePreview", "ImageFinal", "Usage", "str"]
 
 
-def test_lifted_images_are_pieces_of_the_stream_decoded_once() -> None:
-    body = images_stream("spaced", size=200_000)
+@pytest.mark.parametrize("spelling", ["compact", "spaced"])
+def test_lifted_images_are_pieces_of_the_stream_decoded_once(spelling: str) -> None:
+    # Compact keeps the revised prompt's curly quotes as UTF-8 next to the image.
+    body = images_stream(spelling, size=200_000)
+    assert (b"\xe2\x80\x9c" in body) is (spelling == "compact")
     lifter = ImageLifter()
     decoder = SSEDecoder(data_sink=lifter)
     machine = ImagesEvents(1)

@@ -135,11 +135,14 @@ def loads_event(data: str) -> Any:
 
 def loads_body(body: bytes) -> Any:
     """A whole response body (a non-streamed image is as large): its images lifted, not copied."""
+    # ASCII only: a body that is not is decoded strictly whole, as before (a
+    # sink reads bytes that are not UTF-8 as U+FFFD, as an event stream does).
     if len(body) >= _LARGE_EVENT and body.isascii():
         lifter = ImageLifter()
         sink = lifter()
         sink.write(body, 0, len(body))
-        return lifter.loads(sink.close())
+        text, _ = sink.close()
+        return lifter.loads(text)
     return loads_event(body.decode("utf-8"))
 
 
@@ -197,7 +200,11 @@ class LiftedBase64:
         return self._held.text() if self._image is None else self._image.b64
 
     def raw(self) -> bytes:
-        return self.text().encode("ascii")
+        return self.text().encode("utf-8", "surrogatepass")
+
+    def text_size(self) -> int:
+        """The string's size in UTF-8 (its length when, as base64 is, it is ASCII)."""
+        return int(self._held.text_size())
 
     def image(self, mime_type: str | None) -> ImageData:
         """The image, declared as ``mime_type`` (made once; the same pieces after that)."""
@@ -403,7 +410,7 @@ class _Sink:
         self._value = self._receiver = None
         if receiver is not None:
             receiver.close()
-            return [receiver.text().encode("ascii")]
+            return [receiver.text().encode("utf-8", "surrogatepass")]
         return [buffer[start:end] for buffer, start, end in value or ()]
 
     def _find_key(self, chunk: bytes, start: int, end: int) -> int:
@@ -434,22 +441,23 @@ class _Sink:
         self._parts.append(LiftedBase64(receiver, self._value_size))
         self._value = self._receiver = None
 
-    def close(self) -> str:
-        """The line's JSON with a placeholder for each lifted image."""
+    def close(self) -> tuple[str, int]:
+        """The line's JSON with a placeholder for each lifted image, and the line's own size."""
         if self._value is not None:
             # The string never ended (not JSON): the parser gets it as it came.
             self._parts.extend(self._value_raw())
         register = self._lifter._register
-        text = b"".join(
-            register(part) if isinstance(part, LiftedBase64) else part for part in self._parts
-        )
+        pieces: list[bytes] = []
+        size = 0
+        for part in self._parts:
+            if isinstance(part, LiftedBase64):
+                placeholder = register(part)
+                pieces.append(placeholder)
+                size += part.text_size() - len(placeholder)
+            else:
+                pieces.append(part)
         self._parts = []
-        return text.decode("utf-8", "replace")
-
-    def abort(self) -> bytes:
-        """Every byte written, as it came."""
-        parts = [part.raw() if isinstance(part, LiftedBase64) else part for part in self._parts]
-        if self._value is not None:
-            parts.extend(self._value_raw())
-        self._parts = []
-        return b"".join(parts)
+        # Cut only next to quotes, the kept bytes decode as they would whole.
+        text = b"".join(pieces).decode("utf-8", "replace")
+        size += len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        return text, size

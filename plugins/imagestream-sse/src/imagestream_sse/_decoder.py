@@ -125,11 +125,12 @@ class SSEDecoder:
             connection reached, when this decoder reads the stream that
             resumes it. It is what events carry until an ``id`` field arrives.
         data_sink: Called for each ``data`` line of at least
-            ``data_sink_min_bytes`` (all of it ASCII) to make a
+            ``data_sink_min_bytes`` to make a
             :class:`~imagestream_sse.DataSink` that takes the line's value as
             it arrives, so the decoder neither buffers nor decodes it; the
-            event's data holds what the sink's ``close()`` returns in its
-            place. The limits still count the value's own bytes.
+            event's data holds the text the sink's ``close()`` returns in its
+            place. The limits still count the value's own size, which the
+            sink reports.
         data_sink_min_bytes: How long a ``data`` line must be to go to the sink.
 
     Raises:
@@ -272,8 +273,10 @@ class SSEDecoder:
 
         if _LF not in data:
             # The middle of a line: keep the chunk itself, copy nothing.
-            if self._sink is None or not self._sink_take(data, len(data)):
+            if self._sink is None:
                 self._pending.append(data)
+            else:
+                self._sink.write(data, 0, len(data))
             self._pending_len += len(data)
             if self._pending_len > self._pending_cap:
                 self._fail_pending()
@@ -290,11 +293,12 @@ class SSEDecoder:
             if size > self._max_line:
                 self._fail_line(size)
             if self._sink is not None:
-                taken = self._sink_take(data, start)
+                self._sink.write(data, 0, start)
+                taken = True
             else:
                 taken = self._sink_ready and size >= self._sink_min and self._open_sink(data, start)
             if taken:
-                self._close_sink(size, events)
+                self._close_sink(events)
             else:
                 self._pending.append(data[:start])
                 self._long_line(self._joined(), events)
@@ -564,8 +568,8 @@ class SSEDecoder:
     def _open_sink(self, data: bytes = b"", end: int = 0) -> bool:
         """Hand the unfinished line (and ``data[:end]``, its next bytes) to a new sink.
 
-        Only a ``data`` line whose bytes are all ASCII goes; otherwise the
-        line stays with the decoder (``False``) and is not looked at again.
+        Only a ``data`` line goes; another stays with the decoder (``False``)
+        and is not looked at again.
         """
         self._sink_ready = False
         pieces = [(piece, 0, len(piece)) for piece in self._pending]
@@ -575,9 +579,7 @@ class SSEDecoder:
         if end:
             pieces.append((data, 0, end))
         head = b"".join(piece[start : min(stop, start + 6)] for piece, start, stop in pieces[:6])
-        if not head.startswith(b"data:") or not all(
-            piece.isascii() or piece[start:stop].isascii() for piece, start, stop in pieces
-        ):
+        if not head.startswith(b"data:"):
             return False
         assert self._sink_factory is not None
         sink = self._sink_factory()
@@ -594,29 +596,15 @@ class SSEDecoder:
         self._pending_start = 0
         return True
 
-    def _sink_take(self, data: bytes, end: int) -> bool:
-        """Give ``data[:end]`` to the sink; False (the sink given up) if it is not ASCII."""
-        sink = self._sink
-        assert sink is not None
-        if data.isascii() or data[:end].isascii():
-            sink.write(data, 0, end)
-            return True
-        # The line goes back to the decoder, bytes as they came.
-        self._pending = [self._sink_prefix + sink.abort()]
-        self._sink = None
-        self._sink_prefix = b""
-        return False
-
-    def _close_sink(self, size: int, events: list[ServerSentEvent]) -> None:
-        """The line the sink took ended after ``size`` bytes: its stand-in joins the data buffer."""
+    def _close_sink(self, events: list[ServerSentEvent]) -> None:
+        """The line the sink took ended: its stand-in joins the data buffer."""
         sink = self._sink
         assert sink is not None
         self._sink = None
-        value = sink.close()
-        size -= len(self._sink_prefix)
+        value, size = sink.close()
         self._sink_prefix = b""
         self._open = True
-        # All ASCII: the value's UTF-8 size is its length.
+        # The size of the value itself, as the limits count it without a sink.
         self._data_size += size + (1 if self._data_parts else 0)
         if self._data_size > self._data_cap:
             self._fail_data(self._data_size)
@@ -634,7 +622,6 @@ class SSEDecoder:
         window = self._sink_min
         text_from = start
         position = start
-        ascii_only: bool | None = None
         while last - position >= window:
             lf = data.rfind(b"\n", position, position + window)
             if lf >= 0:
@@ -642,21 +629,18 @@ class SSEDecoder:
                 continue
             end = data.find(b"\n", position + window)
             if data.startswith(b"data:", position):
-                if ascii_only is None:
-                    ascii_only = data.isascii()
-                if ascii_only:
-                    if position > text_from:
-                        self._text(
-                            str(memoryview(data)[text_from : position - 1], "utf-8", "replace"),
-                            events,
-                        )
-                    value = position + (6 if data.startswith(b"data: ", position) else 5)
-                    assert self._sink_factory is not None
-                    self._sink = self._sink_factory()
-                    self._sink_prefix = data[position:value]
-                    self._sink.write(data, value, end)
-                    self._close_sink(end - position, events)
-                    text_from = end + 1
+                if position > text_from:
+                    self._text(
+                        str(memoryview(data)[text_from : position - 1], "utf-8", "replace"),
+                        events,
+                    )
+                value = position + (6 if data.startswith(b"data: ", position) else 5)
+                assert self._sink_factory is not None
+                self._sink = self._sink_factory()
+                self._sink_prefix = data[position:value]
+                self._sink.write(data, value, end)
+                self._close_sink(events)
+                text_from = end + 1
             position = end + 1
         if text_from <= last:
             self._text(str(memoryview(data)[text_from:last], "utf-8", "replace"), events)

@@ -16,29 +16,24 @@ __all__ = ["DataSink", "DataSinkFactory"]
 
 
 class DataSink(Protocol):
-    """Takes the value of one long ``data`` line, piece by piece.
-
-    The decoder hands a line to a sink only while every byte of it is ASCII,
-    so that the value's size (what the limits count) is its length in bytes
-    and no UTF-8 sequence is cut between pieces.
-    """
+    """Takes the value of one long ``data`` line, piece by piece."""
 
     def write(self, chunk: bytes, start: int, end: int) -> None:
         """Take ``chunk[start:end]``, the next bytes of the value.
 
-        ASCII, with no line end. ``chunk`` is a piece of the body as it was
-        fed (bytes are immutable), so the sink may keep a reference to it
-        instead of copying the slice.
+        Raw bytes (UTF-8, or anything a server sends), with no line end; a
+        multi-byte character may be cut between two pieces. ``chunk`` is a
+        piece of the body as it was fed (bytes are immutable), so the sink
+        may keep a reference to it instead of copying the slice.
         """
 
-    def close(self) -> str:
-        """The line ended: return the text that stands for the whole value in the event's data."""
+    def close(self) -> tuple[str, int]:
+        """The line ended: the text that stands for the value, and the value's size.
 
-    def abort(self) -> bytes:
-        """Give back every byte written so far, unchanged; the sink is not used again.
-
-        Called when a byte that is not ASCII arrives in the middle of the
-        line: the decoder then buffers the line the ordinary way.
+        The text goes into the event's data in place of the value. The size
+        is what the decoder's limits count without a sink: the length in
+        UTF-8 of the value decoded as the decoder decodes (invalid bytes as
+        U+FFFD), which is its length in bytes when it is valid UTF-8.
         """
 
 
