@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._provider import DiffusersProvider
-
 if TYPE_CHECKING:
+    from ._provider import DiffusersProvider
     from ._worker import OutOfMemoryError, PipelineCache
 
 __all__ = ["DiffusersProvider", "OutOfMemoryError", "PipelineCache"]
 
 
 def __getattr__(name: str) -> Any:
-    # The worker module imports the chunk classes: loaded on first use only.
+    # Imported on first use: the entry module (_plugin) is a submodule, and
+    # every process that loads plugins imports it; the worker module imports
+    # the chunk classes.
+    if name == "DiffusersProvider":
+        from ._provider import DiffusersProvider
+
+        return DiffusersProvider
     if name in ("OutOfMemoryError", "PipelineCache"):
         from . import _worker
 

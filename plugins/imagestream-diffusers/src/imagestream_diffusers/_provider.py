@@ -8,21 +8,107 @@ the event loop through a bounded queue. Closing the stream (leaving the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Final
 
-from imagestream import Chunk, ImageRequest, ModelInfo, Provider, RunContext
+from imagestream import Chunk, ImageRequest, Provider, RunContext
 from imagestream.provider import Prepared
 
+from ._meta import DEFAULT_MODEL, DESCRIPTION, MODELS, NAME
 from ._settings import DTYPES, MAX_SIDE, MAX_STEPS, PREVIEW_MODES, Settings, read_settings
 
 if TYPE_CHECKING:
+    from imagestream.provider import OptionSpec
+
     from ._worker import PipelineCache
 
-__all__ = ["DiffusersProvider"]
+__all__ = ["OPTIONS", "DiffusersProvider"]
 
 QUEUE_SIZE = 4
 """Chunks that may wait unread before the sampler pauses for the reader."""
+
+
+OPTIONS: Final[Mapping[str, OptionSpec]] = {
+    "guidance_scale": {
+        "type": "number",
+        "description": "classifier-free guidance (default: the pipeline's own)",
+        "min": 0,
+        "max": 100,
+    },
+    "negative_prompt": {
+        "type": "text",
+        "description": "what not to draw (the request's negative_prompt, from the command line)",
+    },
+    "scheduler": {
+        "type": "text",
+        "description": "sampler: a class among the model's compatibles (EulerDiscreteScheduler, ...) "
+        "or euler, euler_a, heun, ddim, ddpm, pndm, lms, dpmpp_2m, dpmpp_2m_karras, unipc, deis, flow_euler",
+    },
+    "dtype": {
+        "type": "choice",
+        "description": "weights' precision (auto: float16 on CUDA and MPS, bfloat16 for SD3/Flux "
+        "on CUDA where supported, float32 on the CPU)",
+        "default": "auto",
+        "choices": DTYPES,
+    },
+    "device": {
+        "type": "text",
+        "description": "auto, cpu, cuda, cuda:N or mps (auto: CUDA, else Apple's MPS, else the CPU)",
+        "default": "auto",
+    },
+    "variant": {
+        "type": "text",
+        "description": "the weights' variant to load (fp16: the half-size files many models ship)",
+    },
+    "download": {
+        "type": "flag",
+        "description": "let a Hub id missing from the cache be downloaded (off: only the cache is read)",
+        "default": False,
+    },
+    "preview": {
+        "type": "choice",
+        "description": "previews: latent (cheap, from the denoised estimate), vae (decoded) or none",
+        "default": "latent",
+        "choices": PREVIEW_MODES,
+    },
+    "vae_every": {
+        "type": "integer",
+        "description": "with preview vae: decode every Nth step and the last (latent previews between)",
+        "default": 1,
+        "min": 1,
+        "max": MAX_STEPS,
+    },
+    "preview_size": {
+        "type": "integer",
+        "description": "longest side of a preview, in pixels (never more than the image's)",
+        "default": 256,
+        "min": 16,
+        "max": MAX_SIDE,
+    },
+    "preview_quality": {
+        "type": "integer",
+        "description": "JPEG quality of the previews",
+        "default": 70,
+        "min": 1,
+        "max": 100,
+    },
+    "pipeline_args": {
+        "type": "mapping",
+        "description": "more keyword arguments of the pipeline's call, checked against it "
+        "(max_sequence_length, true_cfg_scale, clip_skip, eta, ...)",
+    },
+    "image": {
+        "type": "input",
+        "description": "image-to-image: the starting picture (PNG, JPEG or WebP)",
+    },
+    "strength": {
+        "type": "number",
+        "description": "image-to-image: how much of the starting picture is redrawn (default: the pipeline's)",
+        "min": 0,
+        "max": 1,
+    },
+}
+"""The options it accepts, as ``imagestream models --options`` shows them."""
 
 
 class DiffusersProvider(Provider):
@@ -36,114 +122,11 @@ class DiffusersProvider(Provider):
             the reader (backpressure).
     """
 
-    name = "diffusers"
-    description = (
-        "local models through diffusers (SD 1.x/2.x, SDXL, SD3, Flux): "
-        "a preview at every sampler step; -m FOLDER or a Hub id in your cache"
-    )
-    models = (
-        ModelInfo(
-            "stable-diffusion-v1-5/stable-diffusion-v1-5",
-            "Stable Diffusion 1.5 (512x512), from your Hugging Face cache",
-            streams_previews=True,
-        ),
-        ModelInfo(
-            "stabilityai/stable-diffusion-xl-base-1.0",
-            "SDXL base (1024x1024), from your Hugging Face cache",
-            streams_previews=True,
-        ),
-        ModelInfo(
-            "stabilityai/stable-diffusion-3.5-medium",
-            "Stable Diffusion 3.5 Medium, from your Hugging Face cache",
-            streams_previews=True,
-        ),
-        ModelInfo(
-            "black-forest-labs/FLUX.1-schnell",
-            "Flux.1 schnell (4 steps), from your Hugging Face cache",
-            streams_previews=True,
-        ),
-    )
-    default_model = None
-    options = {  # noqa: RUF012 - read-only, typed by Provider.options
-        "guidance_scale": {
-            "type": "number",
-            "description": "classifier-free guidance (default: the pipeline's own)",
-            "min": 0,
-            "max": 100,
-        },
-        "negative_prompt": {
-            "type": "text",
-            "description": "what not to draw (the request's negative_prompt, from the command line)",
-        },
-        "scheduler": {
-            "type": "text",
-            "description": "sampler: a class among the model's compatibles (EulerDiscreteScheduler, ...) "
-            "or euler, euler_a, heun, ddim, ddpm, pndm, lms, dpmpp_2m, dpmpp_2m_karras, unipc, deis, flow_euler",
-        },
-        "dtype": {
-            "type": "choice",
-            "description": "weights' precision (auto: float16 on CUDA and MPS, bfloat16 for SD3/Flux "
-            "on CUDA where supported, float32 on the CPU)",
-            "default": "auto",
-            "choices": DTYPES,
-        },
-        "device": {
-            "type": "text",
-            "description": "auto, cpu, cuda, cuda:N or mps (auto: CUDA, else Apple's MPS, else the CPU)",
-            "default": "auto",
-        },
-        "variant": {
-            "type": "text",
-            "description": "the weights' variant to load (fp16: the half-size files many models ship)",
-        },
-        "download": {
-            "type": "flag",
-            "description": "let a Hub id missing from the cache be downloaded (off: only the cache is read)",
-            "default": False,
-        },
-        "preview": {
-            "type": "choice",
-            "description": "previews: latent (cheap, from the denoised estimate), vae (decoded) or none",
-            "default": "latent",
-            "choices": PREVIEW_MODES,
-        },
-        "vae_every": {
-            "type": "integer",
-            "description": "with preview vae: decode every Nth step and the last (latent previews between)",
-            "default": 1,
-            "min": 1,
-            "max": MAX_STEPS,
-        },
-        "preview_size": {
-            "type": "integer",
-            "description": "longest side of a preview, in pixels (never more than the image's)",
-            "default": 256,
-            "min": 16,
-            "max": MAX_SIDE,
-        },
-        "preview_quality": {
-            "type": "integer",
-            "description": "JPEG quality of the previews",
-            "default": 70,
-            "min": 1,
-            "max": 100,
-        },
-        "pipeline_args": {
-            "type": "mapping",
-            "description": "more keyword arguments of the pipeline's call, checked against it "
-            "(max_sequence_length, true_cfg_scale, clip_skip, eta, ...)",
-        },
-        "image": {
-            "type": "input",
-            "description": "image-to-image: the starting picture (PNG, JPEG or WebP)",
-        },
-        "strength": {
-            "type": "number",
-            "description": "image-to-image: how much of the starting picture is redrawn (default: the pipeline's)",
-            "min": 0,
-            "max": 1,
-        },
-    }
+    name = NAME
+    description = DESCRIPTION
+    models = MODELS
+    default_model = DEFAULT_MODEL
+    options = OPTIONS
 
     def __init__(self, *, cache: PipelineCache | None = None, queue_size: int = QUEUE_SIZE) -> None:
         self._cache = cache
