@@ -269,7 +269,6 @@ HEAVY = (
 
 PENDING = {
     "imagestream-a1111": "lists the server's checkpoints through its provider class",
-    "imagestream-animus": "registers an AnimusProvider instance",
     "imagestream-comfyui": "lists the server's checkpoints through its provider class",
 }
 """Provider plugins not yet following the rule, and why: each to register a LazyProvider.

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from imagestream import ConfigurationError
 
+from ._meta import KEY_ENV, PROVIDER
+
 __all__ = [
     "AUTH_PATH",
     "DEFAULT_API_VERSION",
@@ -22,8 +24,6 @@ __all__ = [
     "origin",
 ]
 
-PROVIDER: Final = "animus"
-
 DEFAULT_HOST: Final = "https://api.animusai.co"
 """The API's host; the version is the first path segment (``/v3``)."""
 
@@ -33,9 +33,6 @@ docs.animusai.co shows ``/v2``."""
 
 AUTH_PATH: Final = "/auth/generate-token"
 """The key-for-token exchange, at the host's root rather than under a version."""
-
-KEY_ENV: Final = "ANIMUS_API_KEY"
-"""The organisation's API key, exchanged for short-lived tokens."""
 
 TOKEN_ENV: Final = "ANIMUS_TOKEN"
 """A bearer token used as it is (no exchange, no refresh)."""

@@ -1,7 +1,9 @@
 """The module the ``imagestream`` entry point names: the ``animus`` provider and ``imagestream chat``.
 
-Light on purpose: it is imported in every process that loads plugins. No
-HTTP stack and no asyncio until a generation or a chat runs.
+Light on purpose: it is imported in every process that loads plugins. It
+registers a :class:`~imagestream.provider.LazyProvider` with what
+:mod:`._meta` declares: no provider class, HTTP stack nor asyncio until a
+generation or a chat runs.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from collections.abc import Callable
 import click
 
 from imagestream import Provider, hookimpl
+from imagestream.provider import LazyProvider
 
-from ._provider import AnimusProvider
+from ._meta import DEFAULT_MODEL, DESCRIPTION, KEY_ENV, MODELS, PROVIDER
 
 __all__ = ["register_commands", "register_providers"]
 
@@ -20,7 +23,17 @@ __all__ = ["register_commands", "register_providers"]
 @hookimpl
 def register_providers(register: Callable[[Provider], None]) -> None:
     """Register :class:`~imagestream_animus.AnimusProvider` as ``animus``."""
-    register(AnimusProvider())
+    register(
+        LazyProvider(
+            "imagestream_animus._provider:AnimusProvider",
+            name=PROVIDER,
+            description=DESCRIPTION,
+            models=MODELS,
+            default_model=DEFAULT_MODEL,
+            options="imagestream_animus._provider:OPTIONS",
+            key_env=KEY_ENV,
+        )
+    )
 
 
 @hookimpl

@@ -34,7 +34,6 @@ from imagestream import (
     Chunk,
     ConfigurationError,
     ImageFinal,
-    ModelInfo,
     Progress,
     Provider,
     RetryPolicy,
@@ -49,6 +48,7 @@ from ._auth import DEFAULT_AUTH, AnimusAuth, Credentials
 from ._config import DEFAULT_API_VERSION, KEY_ENV, PROVIDER, api_base, auth_url_for
 from ._download import DEFAULT_MAX_IMAGE_BYTES, download_image
 from ._errors import failed_generation, message_of, scrub
+from ._meta import DEFAULT_MODEL, DESCRIPTION, GENERATE_IMAGE, GENERATION, MODELS
 
 if TYPE_CHECKING:
     from imagestream import ImageRequest, RunContext
@@ -63,9 +63,6 @@ __all__ = [
     "Settings",
     "read_status",
 ]
-
-GENERATION: Final = "generation"
-GENERATE_IMAGE: Final = "generate-image"
 
 CREATE_RETRY: Final = RetryPolicy(statuses=frozenset({408, 429, 502, 503, 504}))
 """Retried before a generation is accepted: not 500 nor 409, after which it may have run (and cost credits)."""
@@ -303,14 +300,9 @@ class AnimusProvider(Provider):
     """
 
     name = PROVIDER
-    description = "Animus: images with polled progress (0-100), key exchanged for a refreshed JWT"
-    models = (
-        ModelInfo(
-            GENERATION, "POST /generation/create, status polled: Progress 0-100, then the image(s)"
-        ),
-        ModelInfo(GENERATE_IMAGE, "POST /generate/image (alpha): one image URL, no progress"),
-    )
-    default_model = GENERATION
+    description = DESCRIPTION
+    models = MODELS
+    default_model = DEFAULT_MODEL
     options = OPTIONS
     key_env = KEY_ENV
 
