@@ -759,6 +759,13 @@ class Base64Pieces:
     def canonical_bytes(self) -> bytes | None:
         """The text as ASCII bytes (one copy) when it is canonical already, else ``None``."""
         with self._lock:
+            if self._decoded is not None and self._last:
+                # Decoded as it arrived (so canonical): encoded again, straight to bytes.
+                last = self._last
+                body = len(self._decoded) - len(_decode_strict(last.decode("ascii")))
+                if encode_base64_bytes(self._decoded[body:]) == last:
+                    return encode_base64_bytes(self._decoded)
+                return encode_base64_bytes(self._decoded[:body]) + last
             if self._decoded is not None or self._text is not None:
                 return None
             if self.length % 4 or self._data_length() is None:
