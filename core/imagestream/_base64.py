@@ -378,7 +378,7 @@ Piece = tuple[bytes, int, int]
 
 _GONE: Piece = (b"", 0, 0)
 _CLEAN = _STANDARD + b"-_"  # characters a window can hold and still be read as it is
-_BLOCK = 256 * 1024  # characters decoded at once: bounds the temporary bytes of each step
+_BLOCK = 64 * 1024  # characters decoded at once: the temporary bytes of each step stay small
 _EDGE = 64  # how far from the end trailing padding and whitespace are looked for
 
 
