@@ -82,7 +82,9 @@ def parse_size(size: str | tuple[int, int] | None) -> tuple[int, int] | None:
             )
         width, height = int(match[1]), int(match[2])
     if width <= 0 or height <= 0:
-        raise ConfigurationError(f"size {width}x{height} must be positive")
+        raise ConfigurationError(
+            f"size {width}x{height} must be positive", hint="use e.g. --size 1024x1024"
+        )
     return width, height
 
 

@@ -103,6 +103,7 @@ if TYPE_CHECKING:
         read_json,
         stream_events,
     )
+    from ._urls import api_url
     from ._websocket import WebSocketConnection, WebSocketMessage, iter_websocket, open_websocket
 
 __all__ = [
@@ -135,6 +136,7 @@ __all__ = [
     "Usage",
     "WebSocketConnection",
     "WebSocketMessage",
+    "api_url",
     "check_content_type",
     "decode_base64",
     "did_you_mean",
@@ -216,6 +218,7 @@ _LAZY: dict[str, str] = {
     "stream_events": "._transport",
     "TextDelta": "._chunks",
     "Usage": "._chunks",
+    "api_url": "._urls",
     "Progress": "._chunks",
     "open_websocket": "._websocket",
     "iter_websocket": "._websocket",

@@ -18,7 +18,9 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from imagestream.provider import api_url
 
 __all__ = [
     "BASE_URL_ENV",
@@ -52,13 +54,8 @@ def resolve_base_url(given: str | None, environ: Mapping[str, str] | None = None
     return url.rstrip("/")
 
 
-def endpoint(base_url: str, path: str, **params: str) -> str:
-    """``base_url`` + ``path`` with ``params`` added to the base URL's own query (a proxy's token stays)."""
-    parts = urlsplit(base_url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
-    return urlunsplit(
-        (parts.scheme, parts.netloc, parts.path.rstrip("/") + path, urlencode(query), "")
-    )
+endpoint = api_url
+"""``base_url`` + ``path`` with ``params``: the kit's :func:`~imagestream.provider.api_url`."""
 
 
 def checkpoint_names(info: Any) -> tuple[str, ...]:
