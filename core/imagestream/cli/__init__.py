@@ -18,8 +18,15 @@ import sys
 import click
 
 from ._errors import plugin_failures, quiet_plugin_warnings, reported_errors
+from ._options import provider_options
 
-__all__ = ["DEFAULT_COMMAND", "main", "reported_errors", "stdin_is_terminal"]
+__all__ = [
+    "DEFAULT_COMMAND",
+    "main",
+    "provider_options",
+    "reported_errors",
+    "stdin_is_terminal",
+]
 
 DEFAULT_COMMAND = "generate"
 """The command run when the first argument names none."""

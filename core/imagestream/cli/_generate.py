@@ -12,16 +12,9 @@ from typing import Any
 import click
 
 from ._errors import plugin_failures, quiet_plugin_warnings, reported_errors
+from ._options import provider_options
 from ._output import EXTENSION_FORMATS, converting_to, output_format, provider_makes
 from ._progress import ProgressDisplay
-
-
-def _option_value(raw: str) -> Any:
-    """``-o KEY VALUE`` values: JSON literals (numbers, true/false, null, lists) or text."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _human_size(size: int) -> str:
@@ -205,7 +198,7 @@ def generate(
             "api_key": key,
             "timeout": timeout,
             "deadline": deadline,
-            "options": {name: _option_value(value) for name, value in options},
+            "options": provider_options(options),
         }
         params = {name: value for name, value in params.items() if value is not None}
         params["log"] = _logs_enabled() if log is None else log

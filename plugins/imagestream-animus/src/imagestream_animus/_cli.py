@@ -13,17 +13,11 @@ from typing import Any
 
 import click
 
+from imagestream.cli import provider_options
+
 from ._config import DEFAULT_CHAT_MODEL, KEY_ENV, TOKEN_ENV
 
 __all__ = ["chat_command"]
-
-
-def _option_value(raw: str) -> Any:
-    """``-o KEY VALUE`` values as ``imagestream generate`` reads them: JSON literals, else text."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _read_message(message: str | None) -> str:
@@ -175,7 +169,7 @@ def chat_command(
         if system is not None:
             kwargs["system"] = system or None
         chat_model = AnimusChat(**kwargs)
-        image_options = {name: _option_value(value) for name, value in options}
+        image_options = provider_options(options)
         image_params: dict[str, Any] = {"model": image_model, "size": size, "timeout": timeout}
         if image_provider == "animus":
             # One set of credentials and one server for both halves.

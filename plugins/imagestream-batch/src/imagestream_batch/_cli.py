@@ -6,25 +6,17 @@ its commands); the batch machinery is imported when the command runs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
+
+from imagestream.cli import provider_options
 
 __all__ = ["batch"]
 
 EXIT_UNFINISHED = 1
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
-
-
-def _option_value(raw: str) -> Any:
-    """``-o KEY VALUE`` values: JSON literals (numbers, true/false, null, lists) or text."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 @click.command(
@@ -216,7 +208,7 @@ def batch(
             "n": n,
             "quality": quality,
             "output_format": output_format,
-            "options": {name: _option_value(value) for name, value in options} or None,
+            "options": provider_options(options) or None,
         }
         code = run_command(
             job,
