@@ -8,7 +8,7 @@ import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "fast", "lint", "typecheck", "docs"]
 
 ROOT = Path(__file__).parent
 # Order matters only for readability: pip resolves the local distributions together.
@@ -76,6 +76,26 @@ def tests(session: nox.Session) -> None:
     """Run every test: the core's and each plugin's."""
     _install_project(session, *TEST_DEPS, torch=True)
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+# The tests whose code takes another path when the `fast` extra (pybase64,
+# orjson) is installed; the tests session runs them without it, this one with it.
+FAST_PATH_TESTS = [
+    "tests/test_base64.py",
+    "tests/test_base64_pieces.py",
+    "tests/test_image_data.py",
+    "tests/test_parser_properties.py",
+    "plugins/imagestream-sse",
+    "plugins/imagestream-openai",
+]
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    """The decoding tests again, with the `fast` extra installed."""
+    deps = [dep for dep in TEST_DEPS if not dep.startswith(("ray", "playwright"))]
+    _install_project(session, *deps, "pybase64>=1.3", "orjson")
+    session.run("pytest", *(session.posargs or ["-q", *FAST_PATH_TESTS]))
 
 
 @nox.session
