@@ -13,7 +13,7 @@ from itertools import pairwise
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imagestream.errors import ConfigurationError, DecoderLimitError, StreamTruncatedError
@@ -95,6 +95,15 @@ _ENDS = st.sampled_from([b"\n", b"\n", b"\r\n", b"\r"])
         [{}, {"max_line_bytes": 60}, {"max_event_bytes": 80}, {"max_buffer_bytes": 100}]
     ),
     bom=st.booleans(),
+)
+# A chunk ending right after "data:": the space that follows is not the value's.
+@example(
+    lines=[(b"data: ", b"\n"), (b"", b"\n")],
+    unended=b"",
+    cuts=[5],
+    threshold=1,
+    limits={},
+    bom=False,
 )
 def test_a_sink_changes_nothing_observable(
     lines: list[tuple[bytes, bytes]],

@@ -571,7 +571,6 @@ class SSEDecoder:
         Only a ``data`` line goes; another stays with the decoder (``False``)
         and is not looked at again.
         """
-        self._sink_ready = False
         pieces = [(piece, 0, len(piece)) for piece in self._pending]
         if self._pending_start:
             first = pieces[0][0]
@@ -579,6 +578,11 @@ class SSEDecoder:
         if end:
             pieces.append((data, 0, end))
         head = b"".join(piece[start : min(stop, start + 6)] for piece, start, stop in pieces[:6])
+        if len(head) < 6 and b"data: ".startswith(head):
+            # Too soon to tell: the space after "data:" (not part of the value) may
+            # be in the next chunk. Stay ready and look again when more arrives.
+            return False
+        self._sink_ready = False
         if not head.startswith(b"data:"):
             return False
         assert self._sink_factory is not None
