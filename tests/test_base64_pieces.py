@@ -177,6 +177,77 @@ def test_a_receiver_with_pybase64_holds_no_text() -> None:
     assert image.b64_bytes() == text
 
 
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    text=_texts(),
+    cuts=st.lists(st.integers(0, 800), max_size=12),
+    hold=st.integers(0, 600),
+)
+def test_a_stdlib_receiver_that_starts_decoding_midway_reads_as_the_joined_text(
+    text: str, cuts: list[int], hold: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without pybase64 a receiver holds up to _HOLD characters, then decodes
+    # what it holds and goes on decoding as pieces arrive: wherever that
+    # happens (in a piece, in the carry, before a deviation), nothing changes.
+    monkeypatch.setattr(_base64, "_pybase64", None)
+    monkeypatch.setattr(_base64, "_HOLD", hold)
+    whole = ImageData.from_base64(text)
+
+    def fresh() -> ImageData:
+        receiver = ImageData.base64_receiver()
+        for piece in _cut(text.encode("utf-8"), cuts, [0, 1]):
+            receiver.add(*piece) if isinstance(piece, tuple) else receiver.add(piece, 0, len(piece))
+        return ImageData.from_base64_pieces(receiver)
+
+    image = fresh()
+    assert image.nbytes == whole.nbytes
+    for n in (0, 1, 16, 100):
+        assert image.head(n) == whole.head(n), n
+        assert image.tail(n) == whole.tail(n), n
+    assert _outcome(lambda: image.data) == _outcome(lambda: whole.data)
+    assert _outcome(lambda: fresh().b64) == _outcome(lambda: whole.b64)
+    assert _outcome(lambda: fresh().b64_bytes()) == _outcome(whole.b64_bytes)
+
+
+def test_a_stdlib_receiver_holds_no_more_text_than_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A streamed final image must not hold all its base64 and all its bytes
+    # at once: past the budget, held pieces are decoded and let go.
+    monkeypatch.setattr(_base64, "_pybase64", None)
+    raw = os.urandom(5 * 2**20)
+    text = base64.b64encode(raw)
+    step = 65536
+    pieces = [text[i : i + step] for i in range(0, len(text), step)]
+
+    def kept() -> list[bool]:  # which pieces something else holds a reference to
+        return [now > then for now, then in zip(refs(), before, strict=True)]
+
+    def refs() -> list[int]:
+        return [sys.getrefcount(piece) for piece in pieces]
+
+    before = refs()
+    receiver = ImageData.base64_receiver()
+    held = []
+    for piece in pieces:
+        receiver.add(piece, 0, len(piece))
+        held.append(sum(kept()))
+    assert max(held) * step <= _base64._HOLD + step
+    assert held[-1] <= 1  # the last group waits in the carry
+    preview = ImageData.base64_receiver(decode_early=False)  # asked to wait: holds it all
+    for piece in pieces:
+        preview.add(piece, 0, len(piece))
+    assert all(kept())
+    image = ImageData.from_base64_pieces(receiver, "image/png")
+    assert image.nbytes == len(raw) and image.data == raw
+    assert image.b64_bytes() == text
+    assert ImageData.from_base64_pieces(preview).data == raw
+
+
 def test_large_canonical_image_in_many_pieces(mode: str) -> None:
     raw = os.urandom(1_000_003)
     text = base64.b64encode(raw)

@@ -379,6 +379,9 @@ Piece = tuple[bytes, int, int]
 _GONE: Piece = (b"", 0, 0)
 _CLEAN = _STANDARD + b"-_"  # characters a window can hold and still be read as it is
 _BLOCK = 64 * 1024  # characters decoded at once: the temporary bytes of each step stay small
+# Characters of text to be decoded early that are held before decoding starts
+# without pybase64: what a streamed image holds beyond its bytes stays under it.
+_HOLD = 4 * 2**20
 _EDGE = 64  # how far from the end trailing padding and whitespace are looked for
 
 
@@ -417,10 +420,13 @@ class Base64Pieces:
     arrive (:meth:`add`, then :meth:`close`). With pybase64, which decodes
     faster than text arrives over any network, and ``decode_early``, each
     piece is decoded as it is added and not kept: the text never piles up.
-    Otherwise (the standard library's decoder would take about as long as
-    the network) the pieces are kept as references and decoded when the
-    bytes are first needed. Either way the bytes are only *handed out* on
-    demand.
+    The standard library's decoder takes about as long as the network, so
+    without pybase64 the first ``_HOLD`` characters are kept, as references,
+    and only a text that grows past them is decoded (what was kept, then
+    each piece as it arrives): an image that is never looked at costs no
+    decoding, and a large one never holds much text beside its bytes.
+    Without ``decode_early`` the pieces are kept and decoded when the bytes
+    are first needed. Either way the bytes are only *handed out* on demand.
 
     The sizes and the first and last bytes are read from the ends of the
     pieces when the text is plain (no ``data:`` header, no line breaks, no
@@ -432,6 +438,7 @@ class Base64Pieces:
         "_ascii",
         "_carry",
         "_decoded",
+        "_hold",
         "_last",
         "_lock",
         "_open",
@@ -463,6 +470,10 @@ class Base64Pieces:
         eager = pieces is None and decode_early and _pybase64 is not None
         self._out: io.BytesIO | None = io.BytesIO() if eager else None
         self._carry = b""
+        # Without pybase64, a text meant to be decoded early is held up to
+        # _HOLD characters (a preview-sized image may never be needed, and
+        # binascii is slow), then decoded from there on as it arrives.
+        self._hold = _HOLD if pieces is None and decode_early and not eager else None
         if pieces is None:
             return
         for piece in pieces:
@@ -487,28 +498,47 @@ class Base64Pieces:
             self.length += end - start
             if self._out is None:
                 self._pieces.append((buffer, start, end))
+                if self._hold is not None and self.length > self._hold:
+                    self._start_decoding()
                 return
-            carry = self._carry
-            if end - start < _EDGE:
-                # Small pieces gather in the carry (a copy of a few bytes).
-                carry += buffer[start:end]
-                if len(carry) < _EDGE:
-                    self._carry = carry
-                    return
-                buffer, start, end, carry = carry, 0, len(carry), b""
-            # Everything but the last group and the part of one after it:
-            # the end of the text, which padding may close, is decoded last.
-            total = len(carry) + end - start
-            cut = end - (4 + total % 4)
-            try:
-                parts, rest = _decode_run(carry, buffer, start, cut)
-            except binascii.Error:
-                self._stop_decoding(carry, buffer, start, end)
+            self._decode_piece(buffer, start, end)
+
+    def _start_decoding(self) -> None:
+        """Decode the pieces held so far, letting each go, and go on as they arrive."""
+        self._hold = None
+        held, self._pieces = self._pieces, []
+        out = self._out = io.BytesIO()
+        for index, piece in enumerate(held):
+            held[index] = _GONE
+            if self._out is out:
+                self._decode_piece(*piece)
+            else:  # not canonical: the text is kept from there on
+                self._pieces.append(piece)
+
+    def _decode_piece(self, buffer: bytes, start: int, end: int) -> None:
+        """Decode the next piece as it arrives (all but the text's last group)."""
+        assert self._out is not None
+        carry = self._carry
+        if end - start < _EDGE:
+            # Small pieces gather in the carry (a copy of a few bytes).
+            carry += buffer[start:end]
+            if len(carry) < _EDGE:
+                self._carry = carry
                 return
-            assert not rest
-            for part in parts:
-                self._out.write(part)
-            self._carry = buffer[cut:end]
+            buffer, start, end, carry = carry, 0, len(carry), b""
+        # Everything but the last group and the part of one after it:
+        # the end of the text, which padding may close, is decoded last.
+        total = len(carry) + end - start
+        cut = end - (4 + total % 4)
+        try:
+            parts, rest = _decode_run(carry, buffer, start, cut)
+        except binascii.Error:
+            self._stop_decoding(carry, buffer, start, end)
+            return
+        assert not rest
+        for part in parts:
+            self._out.write(part)
+        self._carry = buffer[cut:end]
 
     def close(self) -> None:
         """No more pieces: the text is complete."""

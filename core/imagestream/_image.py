@@ -129,12 +129,15 @@ class ImageData:
         """An empty holder for base64 still arriving: ``add(buffer, start, end)`` each piece.
 
         Hand it to :meth:`from_base64_pieces` once the text is complete.
-        With pybase64 (the ``fast`` extra) and ``decode_early``, each piece is
-        decoded as it is added and let go at once, so a streamed image never
-        holds its base64 at all (an image that will be saved, say); otherwise
-        the pieces are kept (not copied) and decoded when the bytes are first
-        needed, as :meth:`from_base64_pieces` does (a preview that may only
-        be shown). The image reads the same either way, errors included.
+        With ``decode_early`` (an image that will be saved, say), each piece
+        is decoded as it is added and let go at once, so a streamed image
+        never holds its base64 and its bytes together: with pybase64 (the
+        ``fast`` extra) from the first piece, with the standard library once
+        4 MiB of text has arrived (a smaller image may never be needed, and
+        binascii is slow). Without it (a preview that may only be shown) the
+        pieces are kept (not copied) and decoded when the bytes are first
+        needed, as :meth:`from_base64_pieces` does. The image reads the same
+        either way, errors included.
         """
         return Base64Pieces(decode_early=decode_early)
 
