@@ -72,6 +72,20 @@ async def test_chunks_flow_through_middleware_in_order() -> None:
     assert recorder.calls == ["request", *[c.kind for c in chunks], "result"]
 
 
+async def test_plugins_registered_or_removed_between_runs_take_effect_at_the_next_run() -> None:
+    # A pipeline binds its hook calls once; a change of plugins must still show.
+    first, second = Recorder(), Recorder()
+    pipe = Pipeline(ScriptedProvider("s", _script()), middleware=[first])
+    assert [c async for c in pipe.stream("one")]
+    pipe.manager.register(second, "second")
+    assert [c async for c in pipe.stream("two")]
+    pipe.manager.unregister(first)
+    assert [c async for c in pipe.stream("three")]
+    runs = len(["result" for call in first.calls if call == "result"])
+    assert runs == 2 and second.calls.count("result") == 2
+    assert second.calls.count("request") == 2 and second.calls.count("image_final") == 2
+
+
 async def test_result_collects_everything() -> None:
     pipe = Pipeline(
         ScriptedProvider("s", _script()), middleware=[imagestream.AnalyticsMiddleware()]

@@ -765,7 +765,12 @@ class Base64Pieces:
                 return self._decoded[:n]
             if self._text is None:
                 # At least 5: a plain window must also rule out a "data:" header.
-                front = self._front(max(5, (n + 2) // 3 * 4))
+                wanted = (n + 2) // 3 * 4
+                front = self._front(max(5, wanted))
+                if len(front) >= max(5, wanted) and not front.translate(None, _STANDARD):
+                    # Standard alphabet only (no header, no padding, nothing to
+                    # clean): what base64_head would decode, decoded directly.
+                    return binascii.a2b_base64(front[:wanted])[:n]
                 # A window of plain alphabet reads the same alone as in the whole.
                 if len(front) == self.length or not front.translate(None, _CLEAN):
                     return base64_head(front.decode("utf-8", "replace"), n)
@@ -782,7 +787,10 @@ class Base64Pieces:
                 # Cut at a multiple of 4 from the start, so the groups line up as in the whole.
                 skip = max(0, data_length - wanted - 4) // 4 * 4
                 back = self._back(self.length - skip)
-                if not back[: data_length - skip].translate(None, _CLEAN):
+                data = back[: data_length - skip]
+                if not data.translate(None, _STANDARD):
+                    return _plain_tail(data, n)
+                if not data.translate(None, _CLEAN):
                     return base64_tail(back.decode("ascii"), n)
             return base64_tail(self._joined(), n)
 
@@ -854,6 +862,18 @@ class _Output:
     def result(self) -> bytes:
         assert self._io.tell() == self._size == self._allocated
         return self._io.getvalue()
+
+
+def _plain_tail(data: bytes, n: int) -> bytes:
+    """:func:`base64_tail` of data of the standard alphabet only, its groups lined up from 0."""
+    if not n:
+        return b""
+    window = data[max(0, len(data) - ((n + 2) // 3 * 4 + 4)) :]
+    over = len(data) % 4  # characters of the last, partial group
+    body = window[: len(window) - over]
+    body = body[len(body) % 4 :]
+    last = window[len(window) - over :] if over > 1 else b""
+    return _lenient(body + last + b"=" * (-len(last) % 4))[-n:]
 
 
 def _join(pieces: list[Piece]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["CALLED_BY_CORE", "ordered_calls"]
+__all__ = ["CALLED_BY_CORE", "BoundHooks", "ordered_calls"]
 
 CALLED_BY_CORE = frozenset(
     {
@@ -54,3 +54,32 @@ def ordered_calls(
     if not registration_order:
         impls = list(reversed(impls))
     return [(impl.plugin_name, _bind(impl)) for impl in impls]
+
+
+class BoundHooks:
+    """:func:`ordered_calls` of one plugin manager's hooks, bound once and reused.
+
+    A run calls each chained hook's implementations; binding them costs a
+    closure per implementation, which a crowd of streams would pay per run.
+    Kept per hook and rebound whenever the hook's implementations are not
+    the same objects as when bound (a plugin registered or removed since).
+    """
+
+    __slots__ = ("_bound", "_relay")
+
+    def __init__(self, relay: Any) -> None:
+        self._relay = relay
+        self._bound: dict[
+            str, tuple[list[pluggy.HookImpl], list[tuple[str, Callable[..., Any]]]]
+        ] = {}
+
+    def __call__(self, name: str) -> list[tuple[str, Callable[..., Any]]]:
+        """``(plugin name, callable)`` for each implementation of hook ``name``, in call order."""
+        hook: pluggy.HookCaller = getattr(self._relay, name)
+        impls = hook.get_hookimpls()  # a fresh list; HookImpls compare by identity
+        known = self._bound.get(name)
+        if known is not None and known[0] == impls:
+            return known[1]
+        calls = ordered_calls(hook)
+        self._bound[name] = (impls, calls)
+        return calls

@@ -25,7 +25,7 @@ from . import hookspecs
 from ._chunks import Chunk, ImageFinal
 from ._concurrency import concurrency_slot
 from ._context import RunContext
-from ._hookcall import ordered_calls
+from ._hookcall import BoundHooks
 from ._http import HttpClient
 from ._image import ImageData
 from ._plugins import CORE_PLUGINS, PluginManager, get_plugin_manager, load_builtin
@@ -499,6 +499,7 @@ class Pipeline:
             elif saver not in (None, False):
                 raise TypeError(f"saver must be True, a function or None, not {saver!r}")
         self.manager = manager
+        self._calls = BoundHooks(manager.hook)
 
     # -- resources ---------------------------------------------------------
 
@@ -610,8 +611,8 @@ class Pipeline:
             generate=generate_hook,
             switches=switches,
         )
-        chunk_hooks = [call for _, call in ordered_calls(hook.on_chunk)]
-        post_hooks = ordered_calls(hook.postprocess)
+        chunk_hooks = [call for _, call in self._calls("on_chunk")]
+        post_hooks = self._calls("postprocess")
         deadline = _Deadline(request.deadline, provider.name) if request.deadline else None
         source: AsyncIterator[Chunk] | None = None
         bounded: AsyncGenerator[Chunk, None] | None = None
@@ -620,7 +621,7 @@ class Pipeline:
             # With a deadline, each stretch of waiting runs in its scope; the
             # yields (where the consumer's code runs) stay outside it.
             async with deadline.scope() if deadline else _NO_DEADLINE:
-                for _, on_request in ordered_calls(hook.on_request):
+                for _, on_request in self._calls("on_request"):
                     replaced = await await_me_maybe(
                         on_request(request=context.request, context=context)
                     )
@@ -673,7 +674,7 @@ class Pipeline:
                 first = result.save_errors[0]
                 raise first if isinstance(first, SaveError) else SaveError(str(first))
             async with deadline.scope() if deadline else _NO_DEADLINE:
-                for _, on_result in ordered_calls(hook.on_result):
+                for _, on_result in self._calls("on_result"):
                     await await_me_maybe(on_result(result=result, context=context))
         except GeneratorExit:
             # The consumer stopped early: not an error, just clean up below.
@@ -684,7 +685,7 @@ class Pipeline:
                     exc.partial = result
                 if request.options and isinstance(exc, _REFUSALS):
                     _suggest_request_fields(exc, request.options)
-            for plugin_name, on_error in ordered_calls(hook.on_error):
+            for plugin_name, on_error in self._calls("on_error"):
                 try:
                     await await_me_maybe(on_error(error=exc, context=context))
                 except Exception:  # a broken observer must not hide the real error
