@@ -230,6 +230,54 @@ def test_listing_first_then_running_gets_the_builtins(monkeypatch: pytest.Monkey
     assert (listing.builtins_deferred, listing.get_plugin("native") is None) == (False, False)
 
 
+@pytest.mark.parametrize("disabled", [[], ["analytics", "cache"]])
+def test_plugins_are_listed_as_with_the_builtins_without_importing_them(
+    disabled: list[str],
+) -> None:
+    whole = PluginManager()
+    whole.add_builtins(disabled=disabled)
+    whole.add_plugin(_Recorder(), "first")
+
+    late = PluginManager()
+    late.defer_builtins(disabled=disabled)
+    late.add_plugin(_Recorder(), "first")
+    listed = late.listed_plugin_infos()
+    assert late.builtins_deferred  # listed from BUILTIN_HOOKS, not added
+    assert listed == whole.plugin_infos() == whole.listed_plugin_infos()
+    late.add_deferred_builtins()
+    assert late.plugin_infos() == listed
+
+
+def test_imagestream_plugins_imports_no_builtin() -> None:
+    code = textwrap.dedent(
+        """
+        import contextlib, io, json, sys
+        from imagestream.cli import main
+
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            main(["plugins"], standalone_mode=False)
+        listed = {info["name"] for info in json.loads(out.getvalue())}
+        print(json.dumps({
+            "imported": sorted(m for m in sys.modules if m.startswith("imagestream._builtins")),
+            "heavy": [name for name in HEAVY if name in sys.modules],
+            "builtins": sorted(listed & set(BUILTINS)),
+        }))
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("IMAGESTREAM_")}
+    done = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\nBUILTINS = {list(BUILTIN_PLUGINS)!r}\n{code}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == {"imported": [], "heavy": [], "builtins": sorted(BUILTIN_PLUGINS)}
+
+
 def test_entry_points_are_found_as_importlib_metadata_finds_them() -> None:
     from importlib.metadata import entry_points
 

@@ -41,6 +41,7 @@ from ._registry import Registry
 from .errors import PluginLoadError
 
 __all__ = [
+    "BUILTIN_HOOKS",
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "PluginInfo",
@@ -66,6 +67,19 @@ BUILTIN_PLUGINS: dict[str, str] = {
 A value is a module, or ``module:factory`` for a plugin object built by calling
 ``factory()``.
 """
+
+BUILTIN_HOOKS: dict[str, tuple[str, ...]] = {
+    "native": ("generate", "stream"),
+    "fake_streaming": ("stream",),
+    "validation": ("on_chunk", "on_error", "on_request", "on_result", "stream"),
+    "analytics": ("on_chunk", "on_error", "on_request", "on_result"),
+    "filesystem": ("save",),
+    "cache": ("on_result", "stream"),
+    "log": ("on_error", "on_result"),
+}
+"""The hooks each built-in implements, sorted: ``imagestream plugins`` lists the
+built-ins from here without importing them (tests/test_startup_rules.py checks
+that they are what the built-ins register)."""
 
 CORE_PLUGINS = ("native", "fake_streaming", "cache", "log")
 """The built-ins a :class:`~imagestream.Pipeline` always has: how providers run, the
@@ -331,6 +345,32 @@ class PluginManager(pluggy.PluginManager):
         """Every plugin seen: loaded, failed and disabled."""
         return list(self.infos.values())
 
+    def listed_plugin_infos(self) -> list[PluginInfo]:
+        """Every plugin, as :meth:`plugin_infos` lists them once the built-ins are added.
+
+        Built-ins still left out by :meth:`defer_builtins` are listed as
+        :meth:`add_deferred_builtins` would add them, first, with the hooks
+        :data:`BUILTIN_HOOKS` says, without importing them: what
+        ``imagestream plugins`` prints.
+        """
+        if self._deferred is None:
+            return self.plugin_infos()
+        names, disabled = self._deferred
+        if not set(names) <= set(BUILTIN_HOOKS):
+            self.add_deferred_builtins()  # one whose hooks are not known: ask it
+            return self.plugin_infos()
+        skip = set(disabled)
+        listed: dict[str, PluginInfo] = {}
+        for name in names:
+            if name in skip:
+                listed[name] = PluginInfo(name, None, None, status="disabled", builtin=True)
+            else:
+                listed[name] = PluginInfo(
+                    name, _core_version(), "imagestream", BUILTIN_HOOKS[name], builtin=True
+                )
+        listed.update((name, info) for name, info in self.infos.items() if name not in listed)
+        return list(listed.values())
+
 
 _manager: PluginManager | None = None
 _lock = threading.Lock()
@@ -353,11 +393,12 @@ def get_plugin_manager() -> PluginManager:
 def listing_plugin_manager() -> PluginManager:
     """The process-wide manager, for listing what plugins register: the built-ins may be missing.
 
-    ``imagestream providers`` and ``--help`` need the installed plugins'
-    registrations only, not the built-in plugins, which import the run
-    machinery: when nothing made the manager yet, it is made without them,
-    and :func:`get_plugin_manager` adds them, first in hook order, when
-    anything else needs the manager.
+    ``imagestream providers``, ``imagestream plugins`` and ``--help`` need
+    the installed plugins' registrations only, not the built-in plugins,
+    which import the run machinery (``plugins`` lists them with
+    :meth:`PluginManager.listed_plugin_infos`): when nothing made the
+    manager yet, it is made without them, and :func:`get_plugin_manager`
+    adds them, first in hook order, when anything else needs the manager.
     """
     global _manager
     if _manager is None:

@@ -47,11 +47,14 @@ def providers(as_json: bool) -> None:
 @click.command()
 def plugins() -> None:
     """List installed plugins as JSON: name, version, hooks, status (loaded/failed/disabled)."""
-    from .._plugins import get_plugin_manager
+    # The built-ins are listed as declared (BUILTIN_HOOKS), not imported: like
+    # 'providers', this imports the installed plugins' entry modules only.
+    from .._plugins import listing_plugin_manager
 
     with reported_errors(verbose=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the JSON says it all
-        manager = get_plugin_manager()
+        manager = listing_plugin_manager()
         manager.registry.providers  # noqa: B018 - registering can fail too; report it
         manager.registry.decoder_names  # noqa: B018
-    click.echo(json.dumps([info.as_dict() for info in manager.plugin_infos()], indent=2))
+        infos = manager.listed_plugin_infos()
+    click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
