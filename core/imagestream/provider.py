@@ -30,7 +30,9 @@ HTTP                      :class:`~imagestream.HttpClient` (``context.http``),
                           :func:`read_json`, :func:`check_content_type`,
                           :func:`media_type`, :func:`~imagestream.error_for_status`,
                           :class:`~imagestream.RetryPolicy`,
-                          :func:`parse_retry_after`
+                          :func:`parse_retry_after`; :func:`probe_json` asks
+                          a server what it has, for listing it, blocking and
+                          bounded
 WebSockets                :func:`open_websocket`, :func:`iter_websocket`,
                           :class:`WebSocketConnection`, :class:`WebSocketMessage`
 concurrency               ``Provider.max_concurrency`` and
@@ -90,6 +92,7 @@ if TYPE_CHECKING:
         read_size,
         read_text,
     )
+    from ._probe import probe_json
     from ._provider import LazyProvider, ModelInfo, Prepared, Pricing, Provider, ProviderResponse
     from ._redact import MASK, redact
     from ._request import ImageRequest, Secret
@@ -151,6 +154,7 @@ __all__ = [
     "media_type",
     "open_websocket",
     "parse_retry_after",
+    "probe_json",
     "read_choice",
     "read_flag",
     "read_integer",
@@ -198,6 +202,7 @@ _LAZY: dict[str, str] = {
     "Options": "._options",
     "parse_retry_after": "._retry",
     "Prepared": "._provider",
+    "probe_json": "._probe",
     "Pricing": "._provider",
     "Provider": "._provider",
     "ProviderResponse": "._provider",
