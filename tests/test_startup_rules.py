@@ -315,10 +315,7 @@ HEAVY = (
 )
 """What listing providers must not import: the run machinery, and what it costs."""
 
-PENDING = {
-    "imagestream-a1111": "lists the server's checkpoints through its provider class",
-    "imagestream-comfyui": "lists the server's checkpoints through its provider class",
-}
+PENDING: dict[str, str] = {}
 """Provider plugins not yet following the rule, and why: each to register a LazyProvider.
 
 A plugin that follows it fails here (strict xfail) until it is taken off this list.

@@ -16,9 +16,34 @@ Use the provider object directly to compose your own pipeline::
 
 from __future__ import annotations
 
-from ._provider import A1111Provider
-from ._server import AUTH_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._provider import A1111Provider
+    from ._server import AUTH_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 
 __all__ = ["AUTH_ENV", "BASE_URL_ENV", "DEFAULT_BASE_URL", "A1111Provider"]
 
 __version__ = "0.1.0"
+
+# Imported on first use: the entry module (``_plugin``) is a submodule, and
+# every process that loads plugins imports it, so this package imports nothing.
+_LAZY: dict[str, str] = {
+    "AUTH_ENV": "._server",
+    "BASE_URL_ENV": "._server",
+    "DEFAULT_BASE_URL": "._server",
+    "A1111Provider": "._provider",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -40,7 +40,6 @@ from imagestream import (
     Chunk,
     ImageData,
     ImageFinal,
-    ImagestreamError,
     ModelInfo,
     Provider,
     ProviderError,
@@ -64,23 +63,23 @@ from imagestream.provider import (
 )
 
 from ._errors import PROVIDER, checkpoint_missing, error_parser, unreachable
+from ._meta import DESCRIPTION, MAX_CONCURRENCY, NAME
 from ._progress import ProgressTracker, job_of
 from ._server import (
     AUTH_ENV,
     Checkpoint,
     basic_auth,
-    cached_checkpoints,
     checkpoints_from,
     endpoint,
-    fetch_checkpoints_sync,
     remember_checkpoints,
     resolve_base_url,
+    server_models,
 )
 
 if TYPE_CHECKING:
     from imagestream import ImageRequest, RunContext
 
-__all__ = ["A1111Provider", "Settings"]
+__all__ = ["OPTIONS", "A1111Provider", "Settings"]
 
 DEFAULT_SIZE = (512, 512)
 DEFAULT_STEPS = 20
@@ -116,6 +115,23 @@ OWN_FIELDS = frozenset(
 )
 
 
+OPTIONS: Mapping[str, Any] = {
+    "negative_prompt": {"type": "text", "description": "what not to draw (the same as negative_prompt=)"},
+    "cfg_scale": {"type": "number", "default": 7.0, "min": 0.0, "max": 100.0, "description": "guidance scale"},
+    "sampler": {"type": "text", "description": "sampler name (Euler a, DPM++ 2M, ...; default: the server's)"},
+    "scheduler": {"type": "text", "description": "scheduler (Automatic, Karras, ...; newer servers)"},
+    "n_iter": {"type": "integer", "default": 1, "min": 1, "max": 100, "description": "batches in a row (n is the batch size)"},
+    "image": {"type": "input", "description": "a picture to start from: img2img"},
+    "mask": {"type": "input", "description": "inpainting mask for img2img (white: redrawn)"},
+    "denoising_strength": {"type": "number", "default": 0.75, "min": 0.0, "max": 1.0, "description": "img2img: how much is redrawn"},
+    "override_settings": {"type": "mapping", "description": "server settings for this run only (CLIP_stop_at_last_layers, ...)"},
+    "params": {"type": "mapping", "description": "more fields of the request body, sent as given (enable_hr, hr_scale, ...)"},
+    "poll_interval": {"type": "number", "default": 0.5, "min": 0.01, "max": 10.0, "description": "seconds between two progress requests"},
+    "previews": {"type": "flag", "default": True, "description": "ask for the current picture at each poll"},
+}  # fmt: skip
+"""What ``-o`` takes (``imagestream models -p a1111 --options``)."""
+
+
 @attrs.frozen
 class Settings:
     """A request as :meth:`A1111Provider.validate` read it.
@@ -146,27 +162,12 @@ class Settings:
 class A1111Provider(Provider):
     """The AUTOMATIC1111 Stable Diffusion web UI, or Forge, started with ``--api``."""
 
-    name = "a1111"
-    description = (
-        "AUTOMATIC1111 web UI or Forge (--api) on your machine: previews polled while it works"
-    )
+    name = NAME
+    description = DESCRIPTION
     # One job at a time on the server, and its progress is the running job's:
     # runs against one server (and one login) take turns.
-    max_concurrency = 1
-    options: ClassVar[Mapping[str, Any]] = {
-        "negative_prompt": {"type": "text", "description": "what not to draw (the same as negative_prompt=)"},
-        "cfg_scale": {"type": "number", "default": 7.0, "min": 0.0, "max": 100.0, "description": "guidance scale"},
-        "sampler": {"type": "text", "description": "sampler name (Euler a, DPM++ 2M, ...; default: the server's)"},
-        "scheduler": {"type": "text", "description": "scheduler (Automatic, Karras, ...; newer servers)"},
-        "n_iter": {"type": "integer", "default": 1, "min": 1, "max": 100, "description": "batches in a row (n is the batch size)"},
-        "image": {"type": "input", "description": "a picture to start from: img2img"},
-        "mask": {"type": "input", "description": "inpainting mask for img2img (white: redrawn)"},
-        "denoising_strength": {"type": "number", "default": 0.75, "min": 0.0, "max": 1.0, "description": "img2img: how much is redrawn"},
-        "override_settings": {"type": "mapping", "description": "server settings for this run only (CLIP_stop_at_last_layers, ...)"},
-        "params": {"type": "mapping", "description": "more fields of the request body, sent as given (enable_hr, hr_scale, ...)"},
-        "poll_interval": {"type": "number", "default": 0.5, "min": 0.01, "max": 10.0, "description": "seconds between two progress requests"},
-        "previews": {"type": "flag", "default": True, "description": "ask for the current picture at each poll"},
-    }  # fmt: skip
+    max_concurrency = MAX_CONCURRENCY
+    options: ClassVar[Mapping[str, Any]] = OPTIONS
 
     # -- what the server has -------------------------------------------------
 
@@ -178,17 +179,7 @@ class A1111Provider(Provider):
         ``imagestream providers``); inside one, only what a run or an
         earlier listing found. An unreachable server lists nothing.
         """
-        base_url = resolve_base_url(None)
-        found, fresh = cached_checkpoints(base_url)
-        if not fresh and not _in_event_loop():
-            try:
-                credentials = find_key(None, (AUTH_ENV,), provider=PROVIDER)
-            except ImagestreamError:  # an unreadable key store: list without a login
-                credentials = None
-            found = fetch_checkpoints_sync(base_url, credentials.get() if credentials else None)
-        return tuple(
-            ModelInfo(item.model_name, item.title, streams_previews=True) for item in found or ()
-        )
+        return server_models()
 
     @property
     def streams_previews(self) -> bool:
@@ -592,16 +583,3 @@ def _negative(request: ImageRequest, options: Options) -> str:
             "negative_prompt given both as a field and as an option, with different text"
         )
     return request.negative_prompt or option or ""
-
-
-def _in_event_loop() -> bool:
-    import sys
-
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return False  # no event loop without asyncio
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

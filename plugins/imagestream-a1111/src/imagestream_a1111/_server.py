@@ -3,25 +3,30 @@
 The checkpoint list is ``GET /sdapi/v1/sd-models``: one object per
 checkpoint, with its ``title`` (``"name.safetensors [hash]"``), its
 ``model_name`` (the file name without extension) and its ``filename``. It is
-read by a run with the run's HTTP client, and by ``imagestream providers``
-with a short blocking request outside any event loop; a server that is not
-running lists nothing.
+read by a run with the run's HTTP client, and by ``imagestream providers``,
+which calls :func:`server_models` outside any event loop: a short blocking
+request (the kit's :func:`~imagestream.provider.probe_json`). A server that
+is not running lists nothing.
+
+Light on purpose: the entry module registers :func:`server_models` as the
+provider's models, so listing providers imports this module, never the
+provider's.
 """
 
 from __future__ import annotations
 
-import base64
-import ipaddress
-import json
 import os
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
 
-from imagestream.provider import api_url
+from imagestream import ModelInfo
+from imagestream.provider import api_url, find_key, probe_json
+
+from ._meta import NAME
 
 __all__ = [
     "AUTH_ENV",
@@ -35,6 +40,7 @@ __all__ = [
     "fetch_checkpoints_sync",
     "remember_checkpoints",
     "resolve_base_url",
+    "server_models",
 ]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860"
@@ -87,6 +93,8 @@ endpoint = api_url
 
 def basic_auth(credentials: str) -> str:
     """The ``Authorization`` value for ``user:password``."""
+    import base64
+
     return "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
 
 
@@ -123,45 +131,65 @@ def cached_checkpoints(base_url: str) -> tuple[tuple[Checkpoint, ...] | None, bo
 
 
 def fetch_checkpoints_sync(
-    base_url: str, credentials: str | None = None, *, timeout: float = LIST_TIMEOUT
+    base_url: str,
+    credentials: str | Callable[[], str | None] | None = None,
+    *,
+    timeout: float = LIST_TIMEOUT,
 ) -> tuple[Checkpoint, ...] | None:
     """The server's checkpoints, read with a short blocking request; ``None`` when it does not answer.
 
-    Never raises: listing providers must work whether or not the web UI is running.
+    ``credentials`` is ``user:password``, or a function that reads it, called
+    only if the server asks for a login; a ``user:password@`` in ``base_url``
+    wins over both. Never raises: listing providers must work whether or not
+    the web UI is running.
     """
-    import urllib.request
-
-    url = endpoint(base_url, "/sdapi/v1/sd-models")
-    parts = urlsplit(url)
-    headers = {"Accept": "application/json"}
-    if parts.username is not None:
-        # urllib ignores user:password@ in a URL: send it as basic authentication.
-        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        host = parts.hostname or ""
-        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
-        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    if credentials:
-        headers["Authorization"] = basic_auth(credentials)
-    handlers: list[urllib.request.BaseHandler] = []
-    if _is_loopback(parts.hostname):
-        handlers.append(urllib.request.ProxyHandler({}))  # never send a local request to a proxy
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as answer:
-            body = answer.read(8 * 2**20)
-        found: tuple[Checkpoint, ...] | None = checkpoints_from(json.loads(body))
-    except Exception:  # not running, not the web UI, refused: no list, no error
-        found = None
+    answer = probe_json(
+        endpoint(base_url, "/sdapi/v1/sd-models"), credentials=credentials, timeout=timeout
+    )
+    found = None if answer is None else checkpoints_from(answer)
     remember_checkpoints(base_url, found)
     return found
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
+def server_models() -> tuple[ModelInfo, ...]:
+    """The server's checkpoints as models, when it answers (``A1111_BASE_URL``, else the default).
+
+    Read with a short blocking request outside an event loop (for
+    ``imagestream providers``); inside one, only what a run or an earlier
+    listing found. An unreachable server lists nothing. The login is
+    ``A1111_API_AUTH``, else the one stored with ``imagestream keys set
+    a1111``, read only when the server asks for one. The provider's
+    ``models``, and what its entry module registers.
+    """
+    base_url = resolve_base_url(None)
+    found, fresh = cached_checkpoints(base_url)
+    if not fresh and not _in_event_loop():
+        found = fetch_checkpoints_sync(base_url, _login())
+    return tuple(
+        ModelInfo(item.model_name, item.title, streams_previews=True) for item in found or ()
+    )
+
+
+def _login() -> str | Callable[[], str | None]:
+    """``A1111_API_AUTH`` when set; else a function reading the key store (only on a 401)."""
+    if os.environ.get(AUTH_ENV, "").strip():
+        found = find_key(None, (AUTH_ENV,), provider=NAME)
+        if found is not None:
+            return found.get()
+
+    def stored() -> str | None:
+        key = find_key(None, (AUTH_ENV,), provider=NAME)
+        return key.get() if key is not None else None
+
+    return stored
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False  # no event loop without asyncio
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        asyncio.get_running_loop()
+    except RuntimeError:
         return False
+    return True

@@ -16,10 +16,14 @@ Use the provider object directly to compose your own pipeline::
 
 from __future__ import annotations
 
-from ._errors import ComfyUIExecutionError, ComfyUINodeError
-from ._provider import ComfyUIProvider
-from ._server import BASE_URL_ENV, DEFAULT_BASE_URL
-from ._workflow import PLACEHOLDERS, default_workflow
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._errors import ComfyUIExecutionError, ComfyUINodeError
+    from ._provider import ComfyUIProvider
+    from ._server import BASE_URL_ENV, DEFAULT_BASE_URL
+    from ._workflow import PLACEHOLDERS, default_workflow
 
 __all__ = [
     "BASE_URL_ENV",
@@ -32,3 +36,27 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Imported on first use: the entry module (``_plugin``) is a submodule, and
+# every process that loads plugins imports it, so this package imports nothing.
+_LAZY: dict[str, str] = {
+    "BASE_URL_ENV": "._server",
+    "DEFAULT_BASE_URL": "._server",
+    "PLACEHOLDERS": "._workflow",
+    "ComfyUIExecutionError": "._errors",
+    "ComfyUINodeError": "._errors",
+    "ComfyUIProvider": "._provider",
+    "default_workflow": "._workflow",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -60,13 +60,8 @@ from ._errors import (
     unreachable,
 )
 from ._events import ImageRef, RunTranslator
-from ._server import (
-    cached_checkpoints,
-    endpoint,
-    fetch_checkpoints_sync,
-    remember_checkpoints,
-    resolve_base_url,
-)
+from ._meta import DESCRIPTION, NAME
+from ._server import endpoint, remember_checkpoints, resolve_base_url, server_models
 from ._workflow import (
     PLACEHOLDERS,
     default_workflow,
@@ -78,7 +73,7 @@ from ._workflow import (
 if TYPE_CHECKING:
     from imagestream import ImageRequest, RunContext
 
-__all__ = ["ComfyUIProvider", "Settings"]
+__all__ = ["OPTIONS", "ComfyUIProvider", "Settings"]
 
 DEFAULT_SIZE = (512, 512)
 DEFAULT_STEPS = 20
@@ -91,6 +86,56 @@ STALL_TIMEOUT = 1800.0
 """Seconds ComfyUI may stay silent on the WebSocket (loading a large checkpoint says
 nothing for minutes); a dead connection is found sooner, by its unanswered pings."""
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "application/octet-stream")
+
+
+OPTIONS: Mapping[str, Any] = {
+    "negative_prompt": {
+        "type": "text",
+        "description": "what not to draw (the same as negative_prompt=)",
+    },
+    "workflow": {
+        "type": "text",
+        "description": "an API-format workflow file with {{placeholders}} (default: text to image)",
+    },
+    "checkpoint": {
+        "type": "text",
+        "description": "the checkpoint file, as -m (default: the server's first)",
+    },
+    "cfg": {
+        "type": "number",
+        "default": 8.0,
+        "min": 0.0,
+        "max": 100.0,
+        "description": "guidance scale",
+    },
+    "sampler": {
+        "type": "text",
+        "default": "euler",
+        "description": "sampler name (euler, dpmpp_2m, ...)",
+    },
+    "scheduler": {
+        "type": "text",
+        "default": "normal",
+        "description": "scheduler name (normal, karras, ...)",
+    },
+    "denoise": {
+        "type": "number",
+        "default": 1.0,
+        "min": 0.0,
+        "max": 1.0,
+        "description": "share of the latent redrawn",
+    },
+    "filename_prefix": {
+        "type": "text",
+        "default": "imagestream",
+        "description": "prefix of the files ComfyUI saves",
+    },
+    "values": {
+        "type": "mapping",
+        "description": 'values of your own placeholders: {"NAME": VALUE}',
+    },
+}
+"""What ``-o`` takes (``imagestream models -p comfyui --options``)."""
 
 
 @attrs.frozen
@@ -121,55 +166,9 @@ class Settings:
 class ComfyUIProvider(Provider):
     """ComfyUI on your machine (or your network): any API-format workflow, live previews."""
 
-    name = "comfyui"
-    description = "ComfyUI on your machine: any workflow, previews at each step over its WebSocket"
-    options: ClassVar[Mapping[str, Any]] = {
-        "negative_prompt": {
-            "type": "text",
-            "description": "what not to draw (the same as negative_prompt=)",
-        },
-        "workflow": {
-            "type": "text",
-            "description": "an API-format workflow file with {{placeholders}} (default: text to image)",
-        },
-        "checkpoint": {
-            "type": "text",
-            "description": "the checkpoint file, as -m (default: the server's first)",
-        },
-        "cfg": {
-            "type": "number",
-            "default": 8.0,
-            "min": 0.0,
-            "max": 100.0,
-            "description": "guidance scale",
-        },
-        "sampler": {
-            "type": "text",
-            "default": "euler",
-            "description": "sampler name (euler, dpmpp_2m, ...)",
-        },
-        "scheduler": {
-            "type": "text",
-            "default": "normal",
-            "description": "scheduler name (normal, karras, ...)",
-        },
-        "denoise": {
-            "type": "number",
-            "default": 1.0,
-            "min": 0.0,
-            "max": 1.0,
-            "description": "share of the latent redrawn",
-        },
-        "filename_prefix": {
-            "type": "text",
-            "default": "imagestream",
-            "description": "prefix of the files ComfyUI saves",
-        },
-        "values": {
-            "type": "mapping",
-            "description": 'values of your own placeholders: {"NAME": VALUE}',
-        },
-    }
+    name = NAME
+    description = DESCRIPTION
+    options: ClassVar[Mapping[str, Any]] = OPTIONS
 
     # -- what the server has -------------------------------------------------
 
@@ -181,14 +180,7 @@ class ComfyUIProvider(Provider):
         ``imagestream providers``); inside one, only what a run or an
         earlier listing found. An unreachable server lists nothing.
         """
-        base_url = resolve_base_url(None)
-        names, fresh = cached_checkpoints(base_url)
-        if not fresh and not _in_event_loop():
-            names = fetch_checkpoints_sync(base_url)
-        return tuple(
-            ModelInfo(name, "checkpoint on the server", streams_previews=True)
-            for name in names or ()
-        )
+        return server_models()
 
     @property
     def streams_previews(self) -> bool:
@@ -477,16 +469,3 @@ def _negative(request: ImageRequest, options: Options) -> str:
             "negative_prompt given both as a field and as an option, with different text"
         )
     return request.negative_prompt or option or ""
-
-
-def _in_event_loop() -> bool:
-    import sys
-
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return False  # no event loop without asyncio
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -3,24 +3,27 @@
 The checkpoint list comes from ``GET /object_info/CheckpointLoaderSimple``
 (the ``ckpt_name`` choices of the node that loads one). It is read two ways:
 by a run, with the run's HTTP client; and by ``imagestream providers`` /
-``imagestream models``, which read :attr:`ComfyUIProvider.models
-<imagestream_comfyui.ComfyUIProvider.models>` outside any event loop, with a
-short blocking request. A server that is not running answers neither, and
-the list is simply empty. Both keep what they found for a little while.
+``imagestream models``, which call :func:`server_models` outside any event
+loop: a short blocking request (the kit's
+:func:`~imagestream.provider.probe_json`). A server that is not running
+answers neither, and the list is simply empty. Both keep what they found for
+a little while.
+
+Light on purpose: the entry module registers :func:`server_models` as the
+provider's models, so listing providers imports this module, never the
+provider's.
 """
 
 from __future__ import annotations
 
-import base64
-import ipaddress
-import json
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-from imagestream.provider import api_url
+from imagestream import ModelInfo
+from imagestream.provider import api_url, probe_json
 
 __all__ = [
     "BASE_URL_ENV",
@@ -31,6 +34,7 @@ __all__ = [
     "fetch_checkpoints_sync",
     "remember_checkpoints",
     "resolve_base_url",
+    "server_models",
 ]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8188"
@@ -98,41 +102,37 @@ def fetch_checkpoints_sync(
     """The server's checkpoints, read with a short blocking request; ``None`` when it does not answer.
 
     Never raises: listing providers must work whether or not ComfyUI is running.
+    A ``user:password@`` in ``base_url`` is sent as basic authentication.
     """
-    import urllib.request
-
-    url = endpoint(base_url, f"/object_info/{CHECKPOINT_NODE}")
-    parts = urlsplit(url)
-    headers = {"Accept": "application/json"}
-    if parts.username is not None:
-        # urllib ignores user:password@ in a URL: send it as basic authentication.
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-        host = parts.hostname or ""
-        netloc = f"[{host}]" if ":" in host else host
-        if parts.port:
-            netloc += f":{parts.port}"
-        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    handlers: list[urllib.request.BaseHandler] = []
-    if _is_loopback(parts.hostname):
-        handlers.append(urllib.request.ProxyHandler({}))  # never send a local request to a proxy
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as answer:
-            body = answer.read(8 * 2**20)
-        names: tuple[str, ...] | None = checkpoint_names(json.loads(body))
-    except Exception:  # not running, not ComfyUI, not JSON: no list, no error
-        names = None
+    answer = probe_json(endpoint(base_url, f"/object_info/{CHECKPOINT_NODE}"), timeout=timeout)
+    names = None if answer is None else checkpoint_names(answer)
     remember_checkpoints(base_url, names)
     return names
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
+def server_models() -> tuple[ModelInfo, ...]:
+    """The server's checkpoints as models, when it answers (``COMFYUI_BASE_URL``, else the default).
+
+    Read with a short blocking request outside an event loop (for
+    ``imagestream providers``); inside one, only what a run or an earlier
+    listing found. An unreachable server lists nothing. The provider's
+    ``models``, and what its entry module registers.
+    """
+    base_url = resolve_base_url(None)
+    names, fresh = cached_checkpoints(base_url)
+    if not fresh and not _in_event_loop():
+        names = fetch_checkpoints_sync(base_url)
+    return tuple(
+        ModelInfo(name, "checkpoint on the server", streams_previews=True) for name in names or ()
+    )
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False  # no event loop without asyncio
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        asyncio.get_running_loop()
+    except RuntimeError:
         return False
+    return True
