@@ -11,7 +11,7 @@ goal (issue 13) is marked PASS or MISS:
 * ``imagestream providers`` and ``imagestream plugins``: at most 0.12 s;
 * ``imagestream --help``: under 0.25 s.
 
-``--disable a1111,animus`` adds rows for ``providers`` and ``plugins`` with
+``--disable a1111,comfyui`` adds rows for ``providers`` and ``plugins`` with
 those plugins disabled (``IMAGESTREAM_DISABLE_PLUGINS``), to see what they cost.
 
     python bench/bench_startup.py [--quick] [--rounds N] [--disable NAMES]
