@@ -312,6 +312,7 @@ HEAVY = (
     "imagestream._pipeline",
     "imagestream._http",
     "imagestream._chunks",
+    "imagestream_server._config",
 )
 """What listing providers must not import: the run machinery, and what it costs."""
 
@@ -366,8 +367,10 @@ def _provider_plugins() -> list[Any]:
 
 
 def _listing(entry_point: str) -> dict[str, Any]:
+    """What ``imagestream providers`` imported with only ``entry_point`` loaded ("": every plugin)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("IMAGESTREAM_")}
-    env["IMAGESTREAM_LOAD_PLUGINS"] = entry_point
+    if entry_point:
+        env["IMAGESTREAM_LOAD_PLUGINS"] = entry_point
     done = subprocess.run(
         [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{_LISTING}"],
         capture_output=True,
@@ -386,6 +389,14 @@ def test_the_meta_tests_see_the_provider_plugins() -> None:
     assert {"procedural", "openai", "novelai", "google"} <= {
         param.values[0] for param in _provider_plugins()
     }
+
+
+def test_listing_providers_with_every_plugin_installed_imports_nothing_heavy() -> None:
+    # Every plugin's entry module is imported, providers or not (the server's
+    # configuration, say, is for 'serve' only).
+    listed = _listing("")
+    assert listed["heavy"] == [] and listed["eager"] == [] and listed["imported"] == []
+    assert {"procedural", "openai"} <= set(listed["names"])
 
 
 @pytest.mark.parametrize("entry_point", _provider_plugins())

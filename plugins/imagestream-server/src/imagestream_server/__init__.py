@@ -13,22 +13,37 @@ installed provider::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._app import make_app
+    from ._config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "TOKEN_ENV", "ServerConfig", "__version__", "make_app"]
 
+# Imported on first use: every process that loads plugins imports the entry
+# module, a submodule of this package, so the package itself imports nothing
+# (the configuration's imports cost more than a bare interpreter's start-up,
+# and aiohttp's server side is loaded only when a server is made).
+_LAZY: dict[str, str] = {
+    "DEFAULT_HOST": "._config",
+    "DEFAULT_PORT": "._config",
+    "TOKEN_ENV": "._config",
+    "ServerConfig": "._config",
+    "make_app": "._app",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The entry point imports this package whenever the command line lists its
-    # commands (--help): aiohttp's server side is loaded only when a server is made.
-    if name == "make_app":
-        from ._app import make_app
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
 
-        return make_app
-    raise AttributeError(f"module 'imagestream_server' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
