@@ -601,8 +601,11 @@ class Base64Pieces:
 
     def _all_ascii(self) -> bool:
         if self._ascii is None:
+            # The whole buffer when the piece is most of it (no copy), else the
+            # piece alone: a buffer holding several images is not scanned for each.
             self._ascii = all(
-                buffer.isascii() or buffer[start:end].isascii()
+                (buffer.isascii() if 2 * (end - start) >= len(buffer) else False)
+                or buffer[start:end].isascii()
                 for buffer, start, end in self._pieces
             )
         return self._ascii

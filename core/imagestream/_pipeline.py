@@ -559,12 +559,14 @@ class Pipeline:
         switches.update({name: params.pop(name) for name in SWITCHES if name in params})
         chosen = params.pop("provider", None)
         check_provider_argument(chosen)
-        request = build_request(prompt, self.defaults, params)
-        if chosen is None:
-            chosen = request.provider  # a whole ImageRequest may name it
-        provider = self.provider(chosen)
-        if request.provider != provider.name:
-            request = attrs.evolve(request, provider=provider.name)
+        if isinstance(prompt, ImageRequest):
+            request = build_request(prompt, self.defaults, params)
+            provider = self.provider(request.provider if chosen is None else chosen)
+            if request.provider != provider.name:
+                request = attrs.evolve(request, provider=provider.name)
+        else:  # the provider first: the request is made naming it, not made twice
+            provider = self.provider(chosen)
+            request = build_request(prompt, self.defaults, {**params, "provider": provider.name})
         result = GenerationResult(
             provider=provider.name, model=request.model or provider.default_model
         )
