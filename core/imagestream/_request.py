@@ -98,9 +98,12 @@ def _options(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value else {}
 
 
+_PARSED_URLS: dict[str, None] = {}  # base URLs already known to parse: requests are many, URLs few
+
+
 def _base_url(value: str | None) -> str | None:
     """``value`` unchanged, once it is known to parse as a URL (whether it suits is the provider's call)."""
-    if not value:
+    if not value or (isinstance(value, str) and value in _PARSED_URLS):
         return value
     from urllib.parse import urlsplit
 
@@ -116,6 +119,8 @@ def _base_url(value: str | None) -> str | None:
 
         shown = redact(value)  # never the password or a token the URL carries
         raise ConfigurationError(f"base_url {shown!r} is not a URL: {exc}", hint=hint) from None
+    if len(_PARSED_URLS) < 256:
+        _PARSED_URLS[value] = None
     return value
 
 
