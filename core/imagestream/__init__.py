@@ -16,10 +16,10 @@ plugin until one is needed.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import errors as _errors
+from ._lazy import lazy_exports
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -221,19 +221,12 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attr = _LAZY[name], name
-    elif name in _RENAMED:
-        module, attr = _RENAMED[name]
-    elif name in _ERRORS:
-        module, attr = ".errors", name
-    else:
-        raise AttributeError(f"module 'imagestream' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **_LAZY,
+        **{name: f"{module}:{attr}" for name, (module, attr) in _RENAMED.items()},
+        **dict.fromkeys(_ERRORS, ".errors"),
+    },
+    __all__,
+)

@@ -61,8 +61,9 @@ core's private modules.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._base64 import decode_base64, encode_base64
@@ -154,6 +155,7 @@ __all__ = [
     "media_type",
     "open_websocket",
     "parse_retry_after",
+    "lazy_exports",
     "probe_json",
     "read_choice",
     "read_flag",
@@ -232,13 +234,4 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'imagestream.provider' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], "imagestream"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__, package="imagestream")

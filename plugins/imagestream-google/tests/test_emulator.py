@@ -425,7 +425,7 @@ async def test_clean_early_end_is_no_error(google_server: GoogleServer, png: byt
 
 async def test_stall_is_bounded_by_the_client_timeout(google_server: GoogleServer) -> None:
     google_server.stream(*stream_events(text_part("one"), text_part("two")), stall_after=1)
-    result = await sdk_stream(google_server.url, timeout_ms=300, partial=True)
+    result = await sdk_stream(google_server.url, timeout_ms=1500, partial=True)
     assert isinstance(result.error, TimeoutError)
     assert result.parts == [("text", "one")]
     record = await google_server.wait_closed()

@@ -19,7 +19,9 @@ events with the ``sse`` decoder plugin.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imagestream.provider import lazy_exports
 
 from ._models import MODELS
 from ._version import __version__
@@ -38,17 +40,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The option tables live with the request checks, which start-up never needs;
-    # the providers with the request path, which only a run needs (the entry
-    # module, a submodule imported by every process that loads plugins, registers
-    # them without importing them).
-    if name in ("GEMINI_OPTIONS", "VERTEX_OPTIONS"):
-        from . import _settings
-
-        return getattr(_settings, name)
-    if name in ("GeminiProvider", "VertexProvider"):
-        from . import _provider
-
-        return getattr(_provider, name)
-    raise AttributeError(f"module 'imagestream_google' has no attribute {name!r}")
+# The option tables live with the request checks, which start-up never needs;
+# the providers with the request path, which only a run needs (the entry
+# module, a submodule imported by every process that loads plugins, registers
+# them without importing them).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "GEMINI_OPTIONS": "._settings",
+        "VERTEX_OPTIONS": "._settings",
+        "GeminiProvider": "._provider",
+        "VertexProvider": "._provider",
+    },
+    __all__,
+)

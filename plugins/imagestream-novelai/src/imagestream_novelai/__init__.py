@@ -16,7 +16,9 @@ Use the provider object directly to compose your own pipeline::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imagestream.provider import lazy_exports
 
 from ._models import DEFAULT_MODEL, MODELS, ModelSpec
 
@@ -28,20 +30,26 @@ if TYPE_CHECKING:
     from ._zip import ZipLimits
 
 # KeyWarning is the kit's KeyConflictWarning, kept under its 0.1 name.
-__all__ = ["DEFAULT_MODEL", "KNOWN_OPTIONS", "MODELS", "KeyWarning", "ModelSpec", "NovelAIProvider", "ZipLimits"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "KNOWN_OPTIONS",
+    "MODELS",
+    "KeyWarning",
+    "ModelSpec",
+    "NovelAIProvider",
+    "ZipLimits",
+]
 
 __version__ = "0.2.0"
 
 # Imported on first use: the entry module (_plugin) is a submodule, and every
 # process that loads plugins imports it, so this package imports only the model table.
-_LAZY = {"KNOWN_OPTIONS": "_options", "NovelAIProvider": "_provider", "ZipLimits": "_zip"}
+_LAZY = {
+    "KNOWN_OPTIONS": "._options",
+    "NovelAIProvider": "._provider",
+    "ZipLimits": "._zip",
+    "KeyWarning": "imagestream.provider:KeyConflictWarning",
+}
 
 
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name == "KeyWarning":
-        return importlib.import_module("imagestream.provider").KeyConflictWarning
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -18,7 +18,9 @@ when asked for, with a :class:`RetiredModelWarning` naming its replacement.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imagestream.provider import lazy_exports
 
 from ._version import __version__
 
@@ -31,12 +33,7 @@ __all__ = ["OPTIONS", "OpenAIProvider", "RetiredModelWarning", "__version__"]
 
 # Imported on first use: the entry module (_plugin) is a submodule, and every
 # process that loads plugins imports it, so this package must import nothing.
-_LAZY = {"OPTIONS": "_options", "OpenAIProvider": "_provider", "RetiredModelWarning": "_models"}
+_LAZY = {"OPTIONS": "._options", "OpenAIProvider": "._provider", "RetiredModelWarning": "._models"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

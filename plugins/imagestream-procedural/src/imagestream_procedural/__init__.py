@@ -8,7 +8,9 @@ falling sigma like a diffusion sampler's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imagestream.provider import lazy_exports
 
 if TYPE_CHECKING:
     from ._provider import ProceduralProvider
@@ -16,10 +18,5 @@ if TYPE_CHECKING:
 __all__ = ["ProceduralProvider"]
 
 
-def __getattr__(name: str) -> Any:
-    # Imported on first use: the entry module, a submodule, must not pay for it.
-    if name == "ProceduralProvider":
-        from ._provider import ProceduralProvider
-
-        return ProceduralProvider
-    raise AttributeError(f"module 'imagestream_procedural' has no attribute {name!r}")
+# Imported on first use: the entry module, a submodule, must not pay for it.
+__getattr__, __dir__ = lazy_exports(__name__, {"ProceduralProvider": "._provider"}, __all__)
