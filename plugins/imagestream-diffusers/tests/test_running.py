@@ -221,3 +221,82 @@ async def test_runs_on_one_device_take_turns_across_event_loops(
     threads = [thread for _, thread in unet_calls]
     assert len(set(threads)) == 2
     assert threads == sorted(threads, key=threads.index)
+
+
+async def test_a_slow_reader_gets_every_preview_in_order(
+    tiny_model: Path, pipeline_cache: Any, unet_calls: list[tuple[float, int]]
+) -> None:
+    from imagestream_diffusers import DiffusersProvider
+
+    # Steps far faster than the reader: previews pile up (up to 3) and are
+    # read several at a time, after a single wake-up of the loop.
+    pipeline = imagestream.Pipeline(
+        DiffusersProvider(cache=pipeline_cache, queue_size=3),
+        middleware=[imagestream.Validation()],
+    )
+    steps = 16
+    chunks: list[Any] = []
+    async with pipeline.stream("a fox", model=str(tiny_model), steps=steps, size=SIZE) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+            # Never more than the read ones, 3 waiting and 1 being handed over.
+            assert len(unet_calls) <= len(chunks) + 3 + 1, (len(unet_calls), len(chunks))
+            await asyncio.sleep(0.03)
+
+    shown = [chunk for chunk in chunks if isinstance(chunk, ImagePreview)]
+    assert [preview.step for preview in shown] == list(range(steps))
+    assert [preview.index for preview in shown] == list(range(steps))
+    sigmas = [preview.sigma for preview in shown]
+    assert sigmas == sorted(sigmas, reverse=True), sigmas
+    assert isinstance(chunks[-1], ImageFinal) and len(chunks) == steps + 1
+
+
+async def test_closing_the_stream_while_previews_wait_unread_stops_the_sampler(
+    tiny_model: Path,
+    pipeline_cache: Any,
+    unet_calls: list[tuple[float, int]],
+    slow_steps: None,
+) -> None:
+    from imagestream_diffusers import DiffusersProvider
+
+    pipeline = imagestream.Pipeline(DiffusersProvider(cache=pipeline_cache, queue_size=3))
+    async with pipeline.stream("a fox", model=str(tiny_model), steps=200, size=SIZE) as stream:
+        async for _ in stream:
+            await asyncio.sleep(0.4)  # the queue fills and the worker waits for room
+            break
+    at_close = len(unet_calls)
+    await no_workers_within(10)
+
+    assert at_close <= 1 + 3 + 1, at_close
+    assert len(unet_calls) <= at_close + 1  # the waiting preview is dropped, no step follows
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+async def test_a_loop_closed_under_a_running_stream_stops_the_sampler(
+    tiny_model: Path,
+    pipeline_cache: Any,
+    unet_calls: list[tuple[float, int]],
+    slow_steps: None,
+) -> None:
+    from imagestream_diffusers import DiffusersProvider
+
+    def abandon() -> int:
+        # The stream is never closed: only its loop's closing can tell the worker.
+        pipeline = imagestream.Pipeline(DiffusersProvider(cache=pipeline_cache))
+        stream = pipeline.stream("a fox", model=str(tiny_model), steps=200, size=SIZE)
+
+        async def first_preview() -> None:
+            async for chunk in stream:
+                if isinstance(chunk, ImagePreview):
+                    return
+
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(first_preview())
+        loop.close()
+        return len(unet_calls)
+
+    at_close = await asyncio.to_thread(abandon)
+    await no_workers_within(10)
+
+    # The worker fills the queue (4 waiting) and stops when it sees the loop gone.
+    assert len(unet_calls) <= at_close + 4 + 1, (at_close, len(unet_calls))

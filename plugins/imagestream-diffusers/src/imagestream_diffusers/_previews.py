@@ -347,31 +347,38 @@ def unpack_latents(latents: Any, height: int, width: int, vae_scale_factor: int)
 
 @functools.lru_cache(maxsize=16)
 def _factors(latent_format: LatentFormat, device: Any) -> tuple[Any, Any]:
-    """The format's factors as ``(channels, 3)`` and its bias mapped to 0..1, on ``device``.
+    """The format's map straight to bytes, on ``device``: ``(channels, 3)`` factors, ``(3,)`` offset.
 
-    ``rgb01 = (latent · factors + bias + 1) / 2 = latent · (factors / 2) + (bias + 1) / 2``.
+    ``byte = (latent · factors + bias + 1) / 2 * 255``, plus 0.5 so that
+    truncating to a byte rounds to the nearest.
     """
     torch = _torch()
-    factors = torch.tensor(latent_format.factors, dtype=torch.float32, device=device) * 0.5
-    bias = (torch.tensor(latent_format.bias, dtype=torch.float32, device=device) + 1.0) * 0.5
-    return factors, bias
+    factors = torch.tensor(latent_format.factors, dtype=torch.float32, device=device) * 127.5
+    offset = (torch.tensor(latent_format.bias, dtype=torch.float32, device=device) + 1.0) * 127.5
+    return factors, offset + 0.5
 
 
 def latent_to_rgb(latent: Any, latent_format: LatentFormat | None) -> Any:
-    """One latent ``(channels, h, w)`` as ``h x w x 3`` bytes (a uint8 array on the CPU)."""
+    """One latent ``(channels, h, w)`` as ``h x w x 3`` bytes (a uint8 array on the CPU).
+
+    A handful of torch operations on a few thousand numbers: the sampler's
+    own library, whose code is still in the processor's caches after a step
+    (numpy's is not, and costs more here for that alone).
+    """
     torch = _torch()
     x = latent.float()
-    if latent_format is not None and x.shape[0] == latent_format.channels:
-        factors, bias = _factors(latent_format, x.device)
-        rgb = torch.addmm(bias, x.reshape(x.shape[0], -1).t(), factors)
-        rgb = rgb.reshape(x.shape[1], x.shape[2], 3)
+    channels, height, width = x.shape
+    if latent_format is not None and channels == latent_format.channels:
+        factors, offset = _factors(latent_format, x.device)
+        rgb = torch.addmm(offset, x.reshape(channels, height * width).t(), factors)
     else:
-        # Unknown format: the first three channels, each stretched to 0..1.
-        picked = x[:3] if x.shape[0] >= 3 else x[:1].expand(3, -1, -1)
+        # Unknown format: the first three channels, each stretched to 0..255.
+        picked = x[:3] if channels >= 3 else x[:1].expand(3, -1, -1)
         low = picked.amin(dim=(1, 2), keepdim=True)
         high = picked.amax(dim=(1, 2), keepdim=True)
-        rgb = ((picked - low) / (high - low).clamp_min(1e-6)).permute(1, 2, 0)
-    return rgb.mul(255.0).clamp_(0.0, 255.0).round_().to(torch.uint8).cpu().numpy()
+        rgb = ((picked - low) * (255.0 / (high - low).clamp_min(1e-6)) + 0.5).permute(1, 2, 0)
+    # Truncating after the +0.5 rounds; the bytes come out as h x w x 3.
+    return rgb.clamp_(0.0, 255.0).to(torch.uint8).reshape(height, width, 3).cpu().numpy()
 
 
 def vae_to_rgb(image: Any) -> Any:
@@ -404,9 +411,13 @@ def encode_image(
     """
     from PIL import Image
 
-    picture = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels, "RGB")
-    if picture.mode != "RGB":
-        picture = picture.convert("RGB")
+    if isinstance(pixels, Image.Image):
+        picture = pixels if pixels.mode == "RGB" else pixels.convert("RGB")
+    else:
+        if not pixels.flags.c_contiguous:
+            pixels = pixels.copy(order="C")
+        height, width = pixels.shape[:2]
+        picture = Image.frombuffer("RGB", (width, height), pixels, "raw", "RGB", 0, 1)
     if size is not None and picture.size != size:
         picture = picture.resize(size, Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
