@@ -161,3 +161,15 @@ def test_text_as_written_and_lists() -> None:
     options = Options({"label": [{"a": 1}]}, provider="x", known=KNOWN)
     assert options.items("label") == [{"a": 1}]
     assert options.items("tags") == ()
+
+
+def test_a_text_field_may_come_as_the_option_of_its_name() -> None:
+    given = Options({"negative_prompt": "fog"}, provider="acme")
+    assert given.text_field("negative_prompt", None) == "fog"
+    assert given.text_field("negative_prompt", "fog") == "fog"
+    assert Options({}, provider="acme").text_field("negative_prompt", "rain") == "rain"
+    assert Options({}, provider="acme").text_field("negative_prompt", None) is None
+    with pytest.raises(ConfigurationError, match="acme: negative_prompt given both"):
+        given.text_field("negative_prompt", "rain")
+    with pytest.raises(ConfigurationError):
+        Options({"negative_prompt": 3}, provider="acme").text_field("negative_prompt", None)

@@ -306,6 +306,22 @@ class Options:
             return default  # type: ignore[no-any-return]
         return read_text(value, name, provider=self.provider)
 
+    def text_field(self, name: str, given: str | None) -> str | None:
+        """A text request field that may also come as the option of its name (``-o NAME``).
+
+        ``given`` (the request's field) when set, else the option. Both set,
+        with different text, is a mistake worth naming rather than a silent choice.
+
+        Raises:
+            ConfigurationError: Both given, and they differ; or the option is not text.
+        """
+        option = self.text(name)
+        if option is not None and given is not None and option != given:
+            raise self.unreadable(
+                f"{name} given both as a field and as an option, with different text"
+            )
+        return given or option
+
     @overload
     def choice(self, name: str, choices: Collection[str]) -> str | None: ...
     @overload

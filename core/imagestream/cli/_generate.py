@@ -64,6 +64,11 @@ def _provider_for_model(model: str) -> str:
 @click.option("--size", help="WIDTHxHEIGHT, 'auto', or a provider's named size.")
 @click.option("--steps", type=click.IntRange(min=1), help="Sampler steps.")
 @click.option(
+    "--negative-prompt",
+    metavar="TEXT",
+    help="What not to draw, for providers that take one (diffusion models).",
+)
+@click.option(
     "--seed",
     type=int,
     help="Seed of the first image, for providers that take one; with -n the next get "
@@ -146,6 +151,7 @@ def generate(
     model: str | None,
     size: str | None,
     steps: int | None,
+    negative_prompt: str | None,
     seed: int | None,
     n: int,
     partial_images: int | None,
@@ -191,6 +197,7 @@ def generate(
             "model": model,
             "size": size,
             "steps": steps,
+            "negative_prompt": negative_prompt,
             "seed": seed,
             "n": n,
             "partial_images": partial_images,

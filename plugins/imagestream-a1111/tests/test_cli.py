@@ -79,6 +79,28 @@ def test_generate_shows_a_determinate_bar_and_saves_the_png(
     assert webui_thread_server.jobs[0].body["steps"] == 20
 
 
+def test_the_negative_prompt_flag_reaches_the_server(
+    webui_thread_server: FakeWebUI, tmp_path: Path
+) -> None:
+    webui_thread_server.script.lockstep = False
+    base = [
+        sys.executable, "-m", "imagestream", "generate", "a castle", "-p", "a1111", "--steps", "1",
+        "--size", "64x64", "--base-url", webui_thread_server.base_url, "--out-dir", str(tmp_path),
+        "--negative-prompt", "fog", "-q",
+    ]  # fmt: skip
+    done = subprocess.run(base, capture_output=True, text=True, env=_env(), timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert webui_thread_server.jobs[0].body["negative_prompt"] == "fog"
+    # The same text given twice is fine; two different ones are a mistake named, nothing sent.
+    conflict = [*base, "-o", "negative_prompt", "rain"]
+    done = subprocess.run(
+        conflict, capture_output=True, text=True, env=_env(), timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert "negative_prompt given both as a field and as an option" in done.stderr
+    assert len(webui_thread_server.jobs) == 1
+
+
 def test_generate_without_a_server_says_where_it_looked(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

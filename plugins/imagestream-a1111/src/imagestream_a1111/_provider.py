@@ -223,7 +223,7 @@ class A1111Provider(Provider):
         read_integer(seed, "seed", provider=PROVIDER, low=-1, high=2**32 - 1)
         body: dict[str, Any] = {
             "prompt": request.prompt,
-            "negative_prompt": _negative(request, options),
+            "negative_prompt": options.text_field("negative_prompt", request.negative_prompt) or "",
             "steps": steps,
             "width": width,
             "height": height,
@@ -569,17 +569,3 @@ def _input(value: object, name: str) -> str:
     """An input picture as the API takes it: base64, no data: prefix."""
     image: InputImage = load_input_image(value, name, provider=PROVIDER)
     return image.b64
-
-
-def _negative(request: ImageRequest, options: Options) -> str:
-    """The negative prompt: the request's field, or ``-o negative_prompt`` (the command line's way)."""
-    option = options.text("negative_prompt")
-    if (
-        option is not None
-        and request.negative_prompt is not None
-        and option != request.negative_prompt
-    ):
-        raise options.unreadable(
-            "negative_prompt given both as a field and as an option, with different text"
-        )
-    return request.negative_prompt or option or ""

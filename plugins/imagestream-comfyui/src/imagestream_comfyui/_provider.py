@@ -225,7 +225,7 @@ class ComfyUIProvider(Provider):
         checkpoint = request.model or checkpoint
         values: dict[str, Any] = {
             "prompt": request.prompt,
-            "negative_prompt": _negative(request, options),
+            "negative_prompt": options.text_field("negative_prompt", request.negative_prompt) or "",
             "seed": seed,
             "steps": steps,
             "cfg": options.number("cfg", 8.0, low=0.0, high=100.0),
@@ -455,17 +455,3 @@ class ComfyUIProvider(Provider):
                 )
                 response.close()
         context.logger.debug("%s: cancelled prompt %s", PROVIDER, prompt_id)
-
-
-def _negative(request: ImageRequest, options: Options) -> str:
-    """The negative prompt: the request's field, or ``-o negative_prompt`` (the command line's way)."""
-    option = options.text("negative_prompt")
-    if (
-        option is not None
-        and request.negative_prompt is not None
-        and option != request.negative_prompt
-    ):
-        raise options.unreadable(
-            "negative_prompt given both as a field and as an option, with different text"
-        )
-    return request.negative_prompt or option or ""
