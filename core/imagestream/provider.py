@@ -94,7 +94,15 @@ if TYPE_CHECKING:
         read_text,
     )
     from ._probe import probe_json
-    from ._provider import LazyProvider, ModelInfo, Prepared, Pricing, Provider, ProviderResponse
+    from ._provider import (
+        LazyProvider,
+        ModelInfo,
+        OptionSpec,
+        Prepared,
+        Pricing,
+        Provider,
+        ProviderResponse,
+    )
     from ._redact import MASK, redact
     from ._request import ImageRequest, Secret
     from ._retry import RetryPolicy, parse_retry_after
@@ -127,6 +135,7 @@ __all__ = [
     "KeyConflictWarning",
     "LazyProvider",
     "ModelInfo",
+    "OptionSpec",
     "Options",
     "Prepared",
     "Pricing",
@@ -202,6 +211,7 @@ _LAZY: dict[str, str] = {
     "media_type": "._transport",
     "ModelInfo": "._provider",
     "Options": "._options",
+    "OptionSpec": "._provider",
     "parse_retry_after": "._retry",
     "Prepared": "._provider",
     "probe_json": "._probe",
