@@ -206,3 +206,16 @@ def test_a_loop_that_closes_while_the_worker_waits_for_room_ends_the_wait() -> N
 
     assert refused.is_set()
     assert channel.cancelled.is_set()
+
+
+def test_a_closed_loop_is_noticed_without_anything_to_send() -> None:
+    loop = asyncio.new_event_loop()
+    channel = Channel(loop, 2)
+    busy = threading.Lock()
+    busy.acquire()
+    assert not channel.abandoned()
+    loop.close()
+
+    assert channel.abandoned()  # what each step looks at first
+    assert channel.cancelled.is_set()
+    assert not channel.wait(busy)  # nor is a device waited for on its behalf

@@ -63,13 +63,11 @@ class Channel:
     def put(self, item: Any) -> bool:
         """Hand ``item`` to the loop, waiting for room; ``False`` (not sent) once cancelled."""
         with self._lock:
-            while len(self._items) >= self._capacity and not self.cancelled.is_set():
+            while len(self._items) >= self._capacity and not self.abandoned():
                 self._full = True
                 self._room.wait(_POLL)
                 self._full = False
-                if self._loop.is_closed():
-                    self.cancelled.set()
-            if self.cancelled.is_set():
+            if self.abandoned():
                 return False
             self._items.append(item)
             waiter, self._waiter = self._waiter, None
@@ -82,12 +80,18 @@ class Channel:
             waiter, self._waiter = self._waiter, None
         self._wake(waiter)
 
+    def abandoned(self) -> bool:
+        """True once cancelled or once the loop has closed (which then counts as a cancel)."""
+        if not self.cancelled.is_set() and self._loop.is_closed():
+            self.cancelled.set()
+        return self.cancelled.is_set()
+
     def wait(self, lock: threading.Lock) -> bool:
         """Take ``lock``, waiting as long as needed; ``False`` if cancelled first."""
         while not lock.acquire(timeout=_POLL):
-            if self.cancelled.is_set():
+            if self.abandoned():
                 return False
-        if self.cancelled.is_set():
+        if self.abandoned():
             lock.release()
             return False
         return True

@@ -474,7 +474,7 @@ class _Run:
         self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]
     ) -> dict[str, Any]:
         """``callback_on_step_end``: a preview of this step, unless cancelled."""
-        if self.channel.cancelled.is_set():
+        if self.channel.abandoned():
             self.stop(pipe)
         self.steps += 1
         self.progress.stepped = True
@@ -751,7 +751,7 @@ def _generate(
             cache.make_room(device)
             loaded = load_pipeline(settings, device, dtype)
             cache.put(key, loaded)
-        if channel.cancelled.is_set():
+        if channel.abandoned():
             raise _Cancelled
         pipe = loaded.pipe if settings.image is None else image_to_image(loaded, settings.source)
         original = pipe.scheduler
@@ -778,7 +778,7 @@ def _generate(
                     callback_on_step_end=run.on_step_end,
                     output_type="pil",
                 )
-                if channel.cancelled.is_set():
+                if channel.abandoned():
                     raise _Cancelled
                 data, (width, height) = encode_image(result.images[0], None, settings.output_format)
                 final = ImageFinal(
