@@ -70,6 +70,19 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     )
 
 
+def encoded(fmt: str, rgb: tuple[int, int, int]) -> bytes:
+    """A 4x4 image of one colour as ``fmt`` (``png``; ``jpeg`` and ``webp`` need Pillow)."""
+    if fmt == "png":
+        return png(4, 4, rgb)
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), rgb).save(buffer, format=fmt.upper())
+    return buffer.getvalue()
+
+
 def colour_of(prompt: str) -> tuple[int, int, int]:
     digest = hashlib.sha256(prompt.encode("utf-8")).digest()
     return digest[0], digest[1], digest[2]
@@ -92,7 +105,8 @@ class TinyProvider(Provider):
 
     Each generation is counted in :attr:`calls` (by prompt) and appended to
     ``BATCH_RECORD``. ``fail`` maps a prompt to how many first attempts fail
-    with a 503; ``cost`` is reported per image.
+    with a 503; ``cost`` is reported per image. ``output_format`` ``jpeg`` or
+    ``webp`` gives that type instead (with Pillow).
     """
 
     name = "tiny"
@@ -129,12 +143,15 @@ class TinyProvider(Provider):
                 raise ServerError("overloaded", provider=self.name, status=503)
             record(request.prompt)
             seed = request.seed if request.seed is not None else 7
+            fmt = request.output_format or "png"
             images = [
                 ImageFinal(
-                    ImageData.from_bytes(png(4, 4, colour_of(f"{request.prompt}#{sample}"))),
+                    ImageData.from_bytes(
+                        encoded(fmt, colour_of(f"{request.prompt}#{sample}")),
+                    ),
                     sample=sample,
                     seed=seed + sample,
-                    mime_type="image/png",
+                    mime_type=f"image/{fmt}",
                 )
                 for sample in range(request.n)
             ]

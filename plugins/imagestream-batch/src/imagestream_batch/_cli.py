@@ -104,7 +104,10 @@ EXIT_SIGTERM = 143
 @click.option(
     "--rerun-changed",
     is_flag=True,
-    help="Generate again the done requests whose line changed (default: refuse to start).",
+    help="Generate again the done requests whose line changed (default: refuse to start). "
+    "Once a request's new images are made, its earlier ones (all of them, whatever their "
+    "names) are moved to OUT_DIR/replaced/, under the next free name there: never deleted, "
+    "never overwritten. If its new run fails, they stay where they were.",
 )
 @click.option(
     "--skip-failed", is_flag=True, help="Leave the requests an earlier run recorded failed."

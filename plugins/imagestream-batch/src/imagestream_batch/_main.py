@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ._display import BatchDisplay, describe
+from ._files import REPLACED_DIR
 from ._runner import BatchStats, BatchSummary, arun_batch
 
 __all__ = ["run_command"]
@@ -128,6 +129,9 @@ def _print_summary(summary: BatchSummary) -> None:
         click.echo(f"  failed {request_id}: {kind}: {message}", err=True)
     if len(summary.failures) > SHOWN_FAILURES:
         click.echo(f"  ... and {len(summary.failures) - SHOWN_FAILURES} more failed", err=True)
+    if summary.replaced:
+        moved = "1 earlier image" if summary.replaced == 1 else f"{summary.replaced} earlier images"
+        click.echo(f"  {moved} moved to {summary.out_dir / REPLACED_DIR}", err=True)
     if summary.stopped == "max-cost":
         click.echo("  stopped starting requests: --max-cost reached", err=True)
     click.echo(f"  results: {summary.results}", err=True)

@@ -3,7 +3,8 @@
 It is a SQLite database in WAL mode, ``manifest.db`` in the output
 directory, with one row per request id: its state (``pending``,
 ``running``, ``done``, ``failed``), the hash of its normalised request, the
-number of attempts, its cost and its result record.
+number of attempts, its cost, its result record and the files of its
+earlier version still in place (``superseded``, below).
 
 Why SQLite rather than an append-only journal: a row changes state several
 times (pending, running, perhaps failed, then done), and a rerun needs the
@@ -27,6 +28,18 @@ again and replaces the file; a kill after 3 leaves it done with its file
 whole on disk. Commits are grouped: requests that finish while a commit is
 on its way are committed together by the next one, so a thousand fast
 requests cost a handful of fsyncs, not a thousand.
+
+A done request whose line changed, run again (``--rerun-changed``), keeps
+the names and hashes of its done version's files in ``superseded`` from the
+moment it is made pending, whatever becomes of the runs that follow (a
+failed one included), until a run of it succeeds: then, before step 1,
+those of its files that still hold those bytes are moved into ``replaced/``
+(see :func:`imagestream_batch._files.set_aside`; the move is made durable
+before step 1), and step 3 clears ``superseded``. So the earlier images stay
+where they were until new ones exist, are never deleted or overwritten, and
+never stay beside the new version in the output directory; a kill in
+between leaves each in its place, in ``replaced/`` or in both, and the next
+successful run finishes the move.
 
 A lock file (``manifest.lock``, ``flock``) keeps two runs from sharing an
 output directory; the kernel drops it when a process dies, however it dies.
@@ -64,7 +77,8 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.db"
 LOCK_NAME = "manifest.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``superseded``; a version 1 manifest gains the column when it is opened."""
 STATES = ("pending", "running", "done", "failed")
 
 _SCHEMA = """
@@ -77,7 +91,8 @@ CREATE TABLE IF NOT EXISTS requests (
     cost_usd REAL,
     images INTEGER NOT NULL DEFAULT 0,
     record TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    superseded TEXT
 ) WITHOUT ROWID;
 """
 
@@ -145,6 +160,9 @@ class Manifest:
                 )
             with self._db:
                 self._db.executescript(_SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+                if "superseded" not in columns:  # a version 1 manifest
+                    self._db.execute("ALTER TABLE requests ADD COLUMN superseded TEXT")
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -187,14 +205,17 @@ class Manifest:
         New ids are added as pending; ids left ``running`` by a killed run
         become pending again; failed ones too, unless ``retry_failed`` is
         false. A done id whose request hash changed is refused (nothing is
-        changed then) unless ``rerun_changed``, which makes it pending.
+        changed then) unless ``rerun_changed``, which makes it pending and
+        adds its files to those its next successful run moves aside.
 
         Raises:
             JobError: Done lines that changed, without ``rerun_changed``.
         """
         rows = {
             row[0]: row
-            for row in self._db.execute("SELECT id, hash, state, record, cost_usd FROM requests")
+            for row in self._db.execute(
+                "SELECT id, hash, state, record, cost_usd, superseded FROM requests"
+            )
         }
         changed: list[BatchRequest] = []
         for request in requests:
@@ -212,7 +233,8 @@ class Manifest:
                     )
                     for request in changed
                 ],
-                hint="pass --rerun-changed to generate these again (their images are replaced), "
+                hint="pass --rerun-changed to generate these again (once new images are made, "
+                "the earlier ones are moved to replaced/ in the output directory), "
                 "or restore the lines",
                 what="changed line",
             )
@@ -236,7 +258,7 @@ class Manifest:
                     )
                     to_run.append(request.id)
                     continue
-                _, old_hash, state, record, cost = row
+                _, old_hash, state, record, cost, superseded = row
                 spent += cost or 0.0
                 if state == "done" and old_hash == request.hash:
                     done.append(request.id)
@@ -252,8 +274,12 @@ class Manifest:
                 if state == "running":
                     interrupted.append(request.id)
                 if state == "done":
-                    # Changed and allowed to run again: its attempts start over.
-                    self._db.execute("UPDATE requests SET attempts = 0 WHERE id = ?", (request.id,))
+                    # Changed and allowed to run again: its attempts start over, and
+                    # its files are moved aside when (only when) new ones are made.
+                    self._db.execute(
+                        "UPDATE requests SET attempts = 0, superseded = ? WHERE id = ?",
+                        (_supersede(superseded, record), request.id),
+                    )
                 self._db.execute(
                     "UPDATE requests SET line = ?, hash = ?, state = 'pending', updated_at = ? "
                     "WHERE id = ?",
@@ -305,19 +331,39 @@ class Manifest:
                     )
                     continue
                 record = json.dumps(update.record) if update.record is not None else None
+                # Done: the files of an earlier version were moved aside before
+                # this version's were written (see the module's docstring).
                 self._db.execute(
                     "UPDATE requests SET state = ?, record = COALESCE(?, record), "
                     "cost_usd = COALESCE(?, cost_usd), images = COALESCE(?, images), "
+                    "superseded = CASE WHEN ? = 'done' THEN NULL ELSE superseded END, "
                     "updated_at = ? WHERE id = ?",
-                    (update.state, record, update.cost_usd, update.images, now, update.id),
+                    (
+                        update.state,
+                        record,
+                        update.cost_usd,
+                        update.images,
+                        update.state,
+                        now,
+                        update.id,
+                    ),
                 )
 
     # -- reading ---------------------------------------------------------------------
 
     def rows(self) -> dict[str, dict[str, Any]]:
-        """Every row, by id: ``state``, ``hash``, ``attempts``, ``cost_usd``, ``images``, ``record``."""
+        """Every row, by id.
+
+        Each is a dict of ``line``, ``state``, ``hash``, ``attempts``,
+        ``cost_usd``, ``images``, ``record`` and ``superseded`` (the
+        ``(file name, sha256)`` pairs of an earlier version's files that a
+        successful run of the request moves aside).
+        """
         out: dict[str, dict[str, Any]] = {}
-        query = "SELECT id, line, hash, state, attempts, cost_usd, images, record FROM requests"
+        query = (
+            "SELECT id, line, hash, state, attempts, cost_usd, images, record, superseded "
+            "FROM requests"
+        )
         for row in self._db.execute(query):
             out[row[0]] = {
                 "line": row[1],
@@ -327,6 +373,7 @@ class Manifest:
                 "cost_usd": row[5],
                 "images": row[6],
                 "record": json.loads(row[7]) if row[7] else None,
+                "superseded": _superseded(row[8]),
             }
         return out
 
@@ -334,6 +381,41 @@ class Manifest:
         """How many rows are in each state."""
         found = dict(self._db.execute("SELECT state, count(*) FROM requests GROUP BY state"))
         return {state: int(found.get(state, 0)) for state in STATES}
+
+
+def _superseded(text: str | None) -> list[tuple[str, str | None]]:
+    """The ``superseded`` column as ``(file name, sha256)`` pairs (malformed entries left out)."""
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    pairs: list[tuple[str, str | None]] = []
+    for entry in value if isinstance(value, list) else []:
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str):
+            pairs.append((entry[0], entry[1] if isinstance(entry[1], str) else None))
+    return pairs
+
+
+def _supersede(superseded: str | None, record: str | None) -> str | None:
+    """``superseded`` with the files of the done ``record`` added (its hash wins for a name)."""
+    pairs = dict(_superseded(superseded))
+    try:
+        done = json.loads(record) if record else {}
+    except ValueError:
+        done = {}
+    files = done.get("files") if isinstance(done, dict) else None
+    digests = done.get("sha256") if isinstance(done, dict) else None
+    if not isinstance(files, list):
+        files = []
+    if not isinstance(digests, list) or len(digests) != len(files):
+        digests = [None] * len(files)
+    for name, digest in zip(files, digests, strict=True):
+        if isinstance(name, str):
+            pairs.pop(name, None)  # in the order of the latest version
+            pairs[name] = digest if isinstance(digest, str) else None
+    return json.dumps([[name, digest] for name, digest in pairs.items()]) if pairs else None
 
 
 def _take_lock(path: Path) -> IO[bytes]:
@@ -353,10 +435,16 @@ def _take_lock(path: Path) -> IO[bytes]:
 
 
 def render_record(record: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
-    """A manifest record as a results line: ``files`` become ``paths`` under ``out_dir``."""
+    """A manifest record as a results line: ``files`` become ``paths`` under ``out_dir``.
+
+    So do the names in ``replaced`` (``replaced/cat-1.png``), which a record
+    has when its run moved an earlier version's images aside.
+    """
     out = dict(record)
     files = out.pop("files", None) or []
     out["paths"] = [os.fspath(out_dir / name) for name in files]
+    if out.get("replaced"):
+        out["replaced"] = [os.fspath(out_dir / name) for name in out["replaced"]]
     # Keys in a stable, readable order: what it is, what came of it, then the details.
     order = ["id", "line", "status", "provider", "model", "paths", "sha256", "seed", "seeds"]
     return {key: out[key] for key in order if key in out} | {

@@ -13,9 +13,10 @@ import contextlib
 import heapq
 import itertools
 import json
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from imagestream.provider import did_you_mean
 
 from ._engines import Engine, LocalEngine, WorkerLost
 from ._execute import ExecutorSettings, MadeImage, Outcome, Task
-from ._files import remove_temporaries, write_atomic
+from ._files import remove_temporaries, set_aside, write_atomic
 from ._job import (
     FIELDS,
     BatchRequest,
@@ -68,6 +69,8 @@ class BatchStats:
         failed: Recorded failed by this run.
         running: Running now.
         images: Images written by this run.
+        replaced: Images of earlier versions of changed lines this run moved
+            into ``replaced/`` (its new images took their place).
         retries: Attempts made again after a failure or a 429.
         rate_limited: 429s received.
         lost: Requests whose worker died while running them (run again).
@@ -86,6 +89,7 @@ class BatchStats:
     failed: int = 0
     running: int = 0
     images: int = 0
+    replaced: int = 0
     retries: int = 0
     rate_limited: int = 0
     lost: int = 0
@@ -141,6 +145,8 @@ class BatchSummary:
         results: The results file.
         manifest: The manifest database.
         failures: ``(id, error type, message)`` of each failed request (job order).
+        replaced: Images of earlier versions of changed lines this run moved
+            into ``out_dir/replaced/``.
     """
 
     total: int
@@ -163,6 +169,7 @@ class BatchSummary:
     results: Path
     manifest: Path
     failures: tuple[tuple[str, str, str], ...] = ()
+    replaced: int = 0
 
     @property
     def ok(self) -> bool:
@@ -179,6 +186,15 @@ class BatchSummary:
             for request_id, kind, message in self.failures
         ]
         return out
+
+
+def _may_write(request: BatchRequest, stems: Collection[str]) -> bool:
+    """True when ``request`` may write a file whose stem (casefolded) is in ``stems``."""
+    if not stems:
+        return False
+    own = request.stem.casefold()
+    names = {own, *(name.casefold() for name in file_names(request.stem, request.n))}
+    return any(stem in names or stem.startswith(own + "+") for stem in stems)
 
 
 def _resolver() -> Callable[[str | None, str | None], str]:
@@ -266,6 +282,7 @@ class _Scheduler:
         limiters: Mapping[str, ProviderLimiter],
         budget: Budget,
         stats: BatchStats,
+        superseded: Mapping[str, Sequence[tuple[str, str | None]]],
         concurrency: int,
         retries: int,
         backoff: float,
@@ -278,6 +295,24 @@ class _Scheduler:
         self.limiters = limiters
         self.budget = budget
         self.stats = stats
+        self.superseded = superseded
+        # An earlier image of one id may sit under a name another id now
+        # takes (``img`` had ``img-1.png``, the job now has an id ``img-1``):
+        # whoever writes that name first moves it aside. The saves that may
+        # touch such a name hold ``moving``, so that no file changes between
+        # the check of its bytes and its move; the others never wait.
+        self.earlier_names = {
+            name.casefold(): (name, digest)
+            for pairs in superseded.values()
+            for name, digest in pairs
+        }
+        stems = {Path(name).stem for name in self.earlier_names}
+        self.careful = {
+            request.id
+            for request in requests
+            if request.id in superseded or _may_write(request, stems)
+        }
+        self.moving = threading.Lock()
         self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff
@@ -472,26 +507,44 @@ class _Scheduler:
             return
         await self.record_failure(item, failure.type, failure.message, failure.hint)
 
-    def save(self, request: BatchRequest, images: Sequence[MadeImage]) -> list[str]:
-        """Write the images (atomically); return their file names."""
+    def save(
+        self, request: BatchRequest, images: Sequence[MadeImage]
+    ) -> tuple[list[str], list[str]]:
+        """Write the images (atomically); return their file names and where earlier ones went.
+
+        The files of the request's earlier version (a changed line run
+        again) are moved into ``replaced/`` first, so that none of them is
+        left beside the new images or overwritten by one.
+        """
         ordered = sorted(images, key=lambda image: image.sample)
-        names = (
+        stems = (
             file_names(request.stem, request.n)
             if len(ordered) > 1 or request.n > 1
             else [request.stem]
         )
-        written = []
+        names = []
         for index, image in enumerate(ordered):
             # Beyond the n asked for: '+' never occurs in a stem, so no other id's name.
-            stem = names[index] if index < len(names) else f"{request.stem}+{index + 1}"
-            name = f"{stem}.{_EXTENSIONS.get(image.mime_type or '', 'bin')}"
-            write_atomic(self.out_dir / name, image.data)
-            written.append(name)
-        return written
+            stem = stems[index] if index < len(stems) else f"{request.stem}+{index + 1}"
+            names.append(f"{stem}.{_EXTENSIONS.get(image.mime_type or '', 'bin')}")
+        if request.id not in self.careful:
+            for name, image in zip(names, ordered, strict=True):
+                write_atomic(self.out_dir / name, image.data)
+            return names, []
+        earlier = list(self.superseded.get(request.id, ()))
+        for name in names:
+            found = self.earlier_names.get(name.casefold())
+            if found is not None and found not in earlier:
+                earlier.append(found)
+        with self.moving:
+            moved = set_aside(self.out_dir, earlier)
+            for name, image in zip(names, ordered, strict=True):
+                write_atomic(self.out_dir / name, image.data)
+        return names, moved
 
     async def record_done(self, item: _Item, outcome: Outcome) -> None:
         request = item.request
-        files = await asyncio.to_thread(self.save, request, outcome.images)
+        files, moved = await asyncio.to_thread(self.save, request, outcome.images)
         seeds = [image.seed for image in sorted(outcome.images, key=lambda image: image.sample)]
         record: dict[str, Any] = {
             "id": request.id,
@@ -509,6 +562,8 @@ class _Scheduler:
             "replayed": outcome.replayed,
             "error": None,
         }
+        if moved:
+            record["replaced"] = moved
         line = json.dumps(render_record(record, self.out_dir), ensure_ascii=False)
         await self.writer.finish(
             Update(request.id, "done", record, cost_usd=item.cost, images=len(files)), line
@@ -516,6 +571,7 @@ class _Scheduler:
         self.marked.discard(request.id)
         self.stats.done += 1
         self.stats.images += len(files)
+        self.stats.replaced += len(moved)
         if item.cost is None:
             self.stats.cost_unknown += 1
         self.notify()
@@ -591,7 +647,10 @@ async def arun_batch(
         max_cost: Stop starting requests when the job's cost would pass this
             many US dollars (see :mod:`imagestream_batch._limits`).
         rerun_changed: Run again done requests whose line changed (default:
-            refuse to start, naming them).
+            refuse to start, naming them). Once such a request is done
+            again, the images of its earlier version are in
+            ``out_dir/replaced/``, never deleted or overwritten; until then
+            (a failed rerun) they stay where they were.
         retry_failed: Run again requests a previous run recorded failed.
         api_key: A key for every request (default: each provider's variable).
         base_url: An API base URL for every request.
@@ -658,6 +717,11 @@ async def arun_batch(
         stats.to_run = len(report.to_run)
         stats.spent_before = report.spent_usd
         to_run = [by_id[request_id] for request_id in report.to_run]
+        superseded = {
+            request_id: row["superseded"]
+            for request_id, row in manifest.rows().items()
+            if row["superseded"] and request_id in by_id
+        }
 
         limiters = {}
         for name in dict.fromkeys(request.provider for request in to_run):
@@ -690,6 +754,7 @@ async def arun_batch(
                     limiters=limiters,
                     budget=budget,
                     stats=stats,
+                    superseded=superseded,
                     concurrency=concurrency,
                     retries=retries,
                     backoff=backoff,
@@ -772,6 +837,7 @@ def _summary(
         results=results,
         manifest=manifest,
         failures=tuple(failures),
+        replaced=stats.replaced,
     )
 
 
