@@ -101,17 +101,15 @@ class ModelInfo:
 class OptionSpec(TypedDict, total=False):
     """How one provider option (``-o NAME VALUE``) reads, for ``imagestream models --options``.
 
-    Only ``type`` is required; give what applies.
+    Only ``type`` is required; give what applies:
 
-    Keys:
-        type: ``"integer"``, ``"number"``, ``"flag"``, ``"text"``, ``"choice"``,
-            ``"size"``, ``"list"``, ``"mapping"`` or ``"input"`` (a file, bytes,
-            base64 or a ``data:`` URL).
-        description: One line: what it does, and for which models.
-        default: The value used when the option is not given.
-        choices: The accepted words, for ``"choice"``.
-        min: The smallest accepted number.
-        max: The largest accepted number.
+    - ``type``: ``"integer"``, ``"number"``, ``"flag"``, ``"text"``,
+      ``"choice"``, ``"size"``, ``"list"``, ``"mapping"`` or ``"input"`` (a
+      file, bytes, base64 or a ``data:`` URL);
+    - ``description``: one line: what it does, and for which models;
+    - ``default``: the value used when the option is not given;
+    - ``choices``: the accepted words, for ``"choice"``;
+    - ``min``, ``max``: the smallest and largest accepted numbers.
     """
 
     type: Required[str]
