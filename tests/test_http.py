@@ -287,6 +287,23 @@ async def test_connection_refused_raises_api_connection_error(client: HttpClient
     assert info.value.provider == PROVIDER
 
 
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [("127.0.0.1:{port}", "connection refused"), ("nothing.invalid", "host name does not resolve")],
+)
+async def test_why_a_connection_failed_is_said_in_words(
+    client: HttpClient, host: str, reason: str
+) -> None:
+    url = f"http://{host.format(port=_closed_port())}/v1/x"
+    with pytest.raises(APIConnectionError) as info:
+        await client.send("GET", url, provider=PROVIDER)
+    message = str(info.value)
+    assert reason in message
+    # Not aiohttp's wording, which names its own internals.
+    for internal in ("Cannot connect", "ssl:", "Connect call failed", "ClientConnector"):
+        assert internal not in message
+
+
 async def test_no_headers_within_stall_timeout(serve: Serve, client: HttpClient) -> None:
     release = asyncio.Event()
 

@@ -226,11 +226,9 @@ class HttpClient:
                     f"no response within the timeout ({type(exc).__name__})", provider=provider
                 )
             except aiohttp.ClientError as exc:
-                # Never the whole URL, and never aiohttp's text as it is: some
-                # of its errors (InvalidURL) quote the URL, credentials and all.
-                reason = redact(str(exc) or type(exc).__name__, secrets)
                 error = APIConnectionError(
-                    f"cannot reach {_origin(url)}: {reason}", provider=provider
+                    f"cannot reach {_origin(url)}: {_unreachable_reason(exc, secrets)}",
+                    provider=provider,
                 )
             else:
                 if response.status < 300:
@@ -449,6 +447,28 @@ def _redact(error: ProviderError, secrets: tuple[str, ...]) -> None:
         error.args = (message,)
     if error.hint:
         error.hint = redact(error.hint, secrets)
+
+
+def _unreachable_reason(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """Why a connection failed, in words (not aiohttp's text, which names its internals).
+
+    Never the whole URL: some of aiohttp's errors (InvalidURL) quote it,
+    credentials and all, so what is not rephrased here is redacted.
+    """
+    import ssl
+
+    cause = getattr(exc, "os_error", None)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"its TLS certificate is not trusted ({cause.verify_message})"
+    if isinstance(cause, ssl.SSLError):
+        return f"the TLS handshake failed ({cause.reason or cause.strerror})"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused (nothing is listening there)"
+    if isinstance(cause, socket.gaierror):
+        return "its host name does not resolve"
+    if isinstance(cause, OSError) and cause.strerror and cause.errno is not None:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    return redact(str(exc) or type(exc).__name__, secrets)
 
 
 def _origin(url: str) -> str:

@@ -349,7 +349,13 @@ async def open_websocket(
 
     import aiohttp
 
-    from ._http import _SECRET_HEADERS, _check_userinfo, _origin, _secrets
+    from ._http import (
+        _SECRET_HEADERS,
+        _check_userinfo,
+        _origin,
+        _secrets,
+        _unreachable_reason,
+    )
     from ._redact import url_secrets
     from ._status import error_for_status
 
@@ -410,9 +416,8 @@ async def open_websocket(
             provider=provider,
         ) from None
     except aiohttp.ClientError as exc:
-        reason = redact(str(exc) or type(exc).__name__, secrets)
         raise APIConnectionError(
-            f"cannot reach {_origin(url)}: {reason}",
+            f"cannot reach {_origin(url)}: {_unreachable_reason(exc, secrets)}",
             provider=provider,
             hint=f"check that the server is running and listening at {_origin(url)}",
         ) from None
