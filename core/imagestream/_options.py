@@ -318,7 +318,8 @@ class Options:
         option = self.text(name)
         if option is not None and given is not None and option != given:
             raise self.unreadable(
-                f"{name} given both as a field and as an option, with different text"
+                f"{name} given both as a field and as an option, with different text",
+                hint=f"give it once: as {name}= (--{name.replace('_', '-')}) or as -o {name}",
             )
         return given or option
 
