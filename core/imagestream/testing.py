@@ -42,6 +42,7 @@ from ._faults import FaultServer, RecordedRequest, Reply, WebSocketReply, retry_
 from ._plugins import get_plugin_manager, register_plugin, reset_plugin_manager, unregister_plugin
 from ._provider import Provider, ProviderResponse
 from ._request import ImageRequest
+from ._testkit import run_in_terminal, serve_in_thread
 from .hookspecs import hookimpl
 
 __all__ = [
@@ -57,6 +58,8 @@ __all__ = [
     "make_png",
     "provider_plugin",
     "retry_after",
+    "run_in_terminal",
+    "serve_in_thread",
 ]
 
 

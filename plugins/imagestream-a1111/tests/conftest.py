@@ -24,7 +24,6 @@ import base64
 import contextlib
 import io
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -33,6 +32,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from PIL import Image
+
+from imagestream.testing import serve_in_thread
 
 CHECKPOINTS = [
     {"title": "v1-5-pruned-emaonly.safetensors [6ce0161689]", "model_name": "v1-5-pruned-emaonly", "filename": "/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors"},
@@ -358,28 +359,6 @@ class FakeWebUI:
         )
 
 
-class ThreadedServer:
-    """The fake server on its own event loop in a background thread."""
-
-    def __init__(self) -> None:
-        self.server = FakeWebUI()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="fake-webui", daemon=True
-        )
-
-    def __enter__(self) -> FakeWebUI:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-
 @pytest.fixture
 async def webui_server() -> AsyncIterator[FakeWebUI]:
     server = FakeWebUI()
@@ -392,7 +371,7 @@ async def webui_server() -> AsyncIterator[FakeWebUI]:
 
 @pytest.fixture
 def webui_thread_server() -> Iterator[FakeWebUI]:
-    with ThreadedServer() as server:
+    with serve_in_thread(FakeWebUI()) as server:
         yield server
 
 

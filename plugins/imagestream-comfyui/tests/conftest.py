@@ -29,7 +29,6 @@ import itertools
 import json
 import random
 import struct
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from PIL import Image
+
+from imagestream.testing import serve_in_thread
 
 CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"]
 SAMPLERS = ["euler", "euler_ancestral", "dpmpp_2m"]
@@ -612,28 +613,6 @@ class FakeComfyUI:
         )
 
 
-class ThreadedServer:
-    """The fake server on its own event loop in a background thread (for code that runs its own loop)."""
-
-    def __init__(self) -> None:
-        self.server = FakeComfyUI()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="fake-comfyui", daemon=True
-        )
-
-    def __enter__(self) -> FakeComfyUI:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-
 @pytest.fixture
 async def comfy_server() -> AsyncIterator[FakeComfyUI]:
     """The fake server on the test's own event loop; stopped after the test."""
@@ -648,7 +627,7 @@ async def comfy_server() -> AsyncIterator[FakeComfyUI]:
 @pytest.fixture
 def comfy_thread_server() -> Iterator[FakeComfyUI]:
     """The fake server in a background thread."""
-    with ThreadedServer() as server:
+    with serve_in_thread(FakeComfyUI()) as server:
         yield server
 
 

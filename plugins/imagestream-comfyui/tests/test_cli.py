@@ -7,11 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
+from imagestream.testing import run_in_terminal
 
 from .conftest import CHECKPOINTS, FakeComfyUI
 
@@ -23,38 +22,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run_in_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """Run ``command`` with stderr on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
-    pty = pytest.importorskip("pty")  # not on Windows
-    master, slave = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env
-        )
-    finally:
-        os.close(slave)
-    shown: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO once the child has closed its end
-                return
-            if not data:
-                return
-            shown.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        stdout, _ = process.communicate(timeout=60)
-        reader.join(timeout=10)
-    finally:
-        os.close(master)
-    return process.returncode, stdout.decode(), b"".join(shown).decode("utf-8", "replace")
-
-
 def test_generate_shows_a_determinate_bar_and_saves_the_png(
     comfy_thread_server: FakeComfyUI, tmp_path: Path
 ) -> None:
@@ -63,7 +30,7 @@ def test_generate_shows_a_determinate_bar_and_saves_the_png(
         sys.executable, "-m", "imagestream", "generate", "a castle", "-p", "comfyui", "--steps", "20",
         "--size", "64x64", "--base-url", comfy_thread_server.base_url, "--json", "--out-dir", str(tmp_path),
     ]  # fmt: skip
-    code, stdout, shown = _run_in_terminal(
+    code, stdout, shown = run_in_terminal(
         command, _env(TERM="xterm-256color", COLUMNS="160", LINES="40")
     )
     assert code == 0, shown

@@ -19,7 +19,6 @@ import io
 import json
 import random
 import struct
-import threading
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 from aiohttp import web
 from PIL import Image
+
+from imagestream.testing import serve_in_thread
 
 TOKEN = "pst-TESTTOKEN0123456789abcdefABCDEF"
 """The token the fake server accepts; recognisable, so tests can look for leaks."""
@@ -408,26 +409,6 @@ def _shape_problem(body: object, streaming: bool) -> str | None:
     return None
 
 
-class ThreadedServer:
-    """The fake server on its own event loop in a background thread (for CLI tests)."""
-
-    def __init__(self) -> None:
-        self.server = FakeNovelAI()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-novelai", daemon=True)
-
-    def __enter__(self) -> FakeNovelAI:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-
 @pytest.fixture
 async def nai_server() -> AsyncIterator[FakeNovelAI]:
     """The fake server on the test's own event loop; stopped after the test."""
@@ -442,7 +423,7 @@ async def nai_server() -> AsyncIterator[FakeNovelAI]:
 @pytest.fixture
 def nai_thread_server() -> Iterator[FakeNovelAI]:
     """The fake server in a background thread (for code that runs its own loop)."""
-    with ThreadedServer() as server:
+    with serve_in_thread(FakeNovelAI()) as server:
         yield server
 
 

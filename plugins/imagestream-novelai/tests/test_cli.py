@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
+from imagestream.testing import run_in_terminal
 
 
 def _env() -> dict[str, str]:
@@ -71,38 +70,6 @@ def test_cli_reports_a_refused_option_in_one_line(nai_plugins: Any, tmp_path: Pa
     assert "unknown sampler 'euler_a'" in result.output and "k_euler_ancestral" in result.output
 
 
-def _run_in_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """Run ``command`` with stderr on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
-    pty = pytest.importorskip("pty")  # not on Windows
-    master, slave = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env
-        )
-    finally:
-        os.close(slave)
-    shown: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO once the child has closed its end
-                return
-            if not data:
-                return
-            shown.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        stdout, _ = process.communicate(timeout=60)
-        reader.join(timeout=10)
-    finally:
-        os.close(master)
-    return process.returncode, stdout.decode(), b"".join(shown).decode("utf-8", "replace")
-
-
 def test_progress_bar_is_determinate_over_28_steps(nai_thread_server: Any, tmp_path: Path) -> None:
     # The bar is drawn only on a terminal, so stderr is one; slow pieces let
     # it redraw several times along the way.
@@ -113,7 +80,7 @@ def test_progress_bar_is_determinate_over_28_steps(nai_thread_server: Any, tmp_p
         "--json", "--out-dir", str(tmp_path),
     ]  # fmt: skip
     env = {**_env(), "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
-    code, stdout, shown = _run_in_terminal(command, env)
+    code, stdout, shown = run_in_terminal(command, env)
     assert code == 0, shown
     assert json.loads(stdout)["previews"] == 28
     assert "/28" in shown and "28/28" in shown and "sigma" in shown
