@@ -604,7 +604,7 @@ class Base64Pieces:
             # The whole buffer when the piece is most of it (no copy), else the
             # piece alone: a buffer holding several images is not scanned for each.
             self._ascii = all(
-                (buffer.isascii() if 2 * (end - start) >= len(buffer) else False)
+                (2 * (end - start) >= len(buffer) and buffer.isascii())
                 or buffer[start:end].isascii()
                 for buffer, start, end in self._pieces
             )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from importlib import metadata
@@ -21,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _openai_server import OpenAIServer
 from _support import KEY, collect
 
+from imagestream.testing import serve_in_thread
 from imagestream_openai import RetiredModelWarning
 
 
@@ -87,18 +86,8 @@ async def server(plugins: Any) -> AsyncIterator[OpenAIServer]:
 @pytest.fixture
 def threaded_server(plugins: Any) -> Iterator[OpenAIServer]:
     """The fake server in a thread with its own loop (for code that runs ``asyncio.run``)."""
-    srv = OpenAIServer(KEY)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="openai-test-server", daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(srv.start(), loop).result(timeout=10)
-    try:
+    with serve_in_thread(OpenAIServer(KEY)) as srv:
         yield srv
-    finally:
-        asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
 
 
 @pytest.fixture
