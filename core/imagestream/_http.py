@@ -103,6 +103,7 @@ class HttpClient:
             max_connections if max_connections is not None else _defaults.max_connections()
         )
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float, float | None], aiohttp.ClientTimeout] = {}
         self._resolver: AbstractResolver | None = None
         # The stall timeout each open response was sent with, for error messages.
         self._stall_for: weakref.WeakKeyDictionary[aiohttp.ClientResponse, float] = (
@@ -144,9 +145,14 @@ class HttpClient:
         """
         import aiohttp
 
-        return aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=self.connect_timeout, sock_read=read_timeout
-        )
+        # Made once per read timeout: a ClientTimeout is immutable, and every request needs one.
+        key = (self.connect_timeout, read_timeout)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = self._timeouts[key] = aiohttp.ClientTimeout(
+                total=None, connect=None, sock_connect=self.connect_timeout, sock_read=read_timeout
+            )
+        return timeout
 
     @property
     def closed(self) -> bool:
@@ -405,6 +411,8 @@ def _check_userinfo(url: str, headers: Mapping[str, str] | None, provider: str) 
     refuses a request that has one already (a bare ``ValueError``). The
     message shows where, never the credentials.
     """
+    if "@" not in url:
+        return  # no user name anywhere in it (the usual URL): nothing to parse
     from urllib.parse import urlsplit
 
     try:

@@ -15,6 +15,7 @@ import contextlib
 import inspect
 import re
 import sys
+import types
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
@@ -618,7 +619,7 @@ class Pipeline:
         deadline = _Deadline(request.deadline, provider.name) if request.deadline else None
         source: AsyncIterator[Chunk] | None = None
         bounded: AsyncGenerator[Chunk, None] | None = None
-        held = contextlib.AsyncExitStack()
+        held: contextlib.AsyncExitStack | None = None  # the concurrency slot, if one is taken
         try:
             # With a deadline, each stretch of waiting runs in its scope; the
             # yields (where the consumer's code runs) stay outside it.
@@ -637,6 +638,7 @@ class Pipeline:
                 slot = concurrency_slot(provider, context.request)
                 if slot is not None:
                     # Queued here, before anything is sent: see Provider.max_concurrency.
+                    held = contextlib.AsyncExitStack()
                     await held.enter_async_context(slot)
             source = hook.stream(request=context.request, provider=provider, context=context)
             if source is None:
@@ -694,12 +696,13 @@ class Pipeline:
                     context.logger.exception("on_error hook %s failed", plugin_name)
             raise
         finally:
-            if bounded is not None:
+            if bounded is not None and not _ended(bounded):
                 await _shielded(bounded.aclose())
             aclose = getattr(source, "aclose", None)
-            if aclose is not None:
+            if aclose is not None and not _ended(source):
                 await _shielded(aclose())
-            await _shielded(held.aclose())
+            if held is not None:
+                await _shielded(held.aclose())
 
     def _describe_hook(self, plugin_name: str) -> str:
         plugin = self.manager.get_plugin(plugin_name)
@@ -744,6 +747,15 @@ def _no_image(provider: str, result: GenerationResult) -> NoImageError:
         hint="the error's .text holds what the model said and .partial what arrived; "
         "ask for an image explicitly in the prompt, or try again",
     )
+
+
+def _ended(source: object) -> bool:
+    """Whether ``source`` is an async generator that has finished: closing it does nothing.
+
+    Checked so that a run that ended normally is not closed through a shield,
+    which costs a task and a turn of the loop per run.
+    """
+    return isinstance(source, types.AsyncGeneratorType) and source.ag_frame is None
 
 
 async def _shielded(awaitable: Awaitable[Any]) -> None:

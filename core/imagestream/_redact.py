@@ -88,10 +88,10 @@ def url_secrets(url: str | None) -> tuple[str, ...]:
     For masking them wherever else they are quoted (a server echoing them in
     a body, say), where :func:`redact` cannot tell them from other words.
     """
+    if not url or not any(mark in url for mark in "@?#"):
+        return ()  # no password, query or fragment: nothing to parse (the usual URL)
     from urllib.parse import parse_qsl, urlsplit
 
-    if not url:
-        return ()
     try:
         parts = urlsplit(url)
         found = [parts.password or ""]

@@ -74,6 +74,9 @@ def _normalise_mime(value: str | None) -> str | None:
 # PNG, GIF and WebP sizes sit in the first 32 bytes; a JPEG's comes after its
 # APP segments (EXIF can reach ~64 KB), so read more only when needed.
 _HEADER_STEPS = (64, 4096, 96 * 1024)
+# Enough of the end for a PNG's IEND chunk, a GIF's trailer and an unpadded
+# JPEG's EOI marker: decoding TAIL_BYTES for every image would cost more.
+_SHORT_TAIL = 16
 
 
 def _header(image: ImageData) -> bytes:
@@ -137,6 +140,9 @@ class Validation:
         self.max_image_pixels = max_image_pixels
         self.check_previews = check_previews
         self.check_finals = check_finals
+        # One state per instance: two Validation plugins in one pipeline each
+        # screen the stream and count what they dropped.
+        self._key = f"imagestream.validation.{id(self):x}"
         self._pattern = (
             re.compile(r"\b(" + "|".join(re.escape(w) for w in self.blocklist) + r")\b", re.I)
             if self.blocklist
@@ -248,7 +254,13 @@ class Validation:
         else:
             # Only a WebP's check needs the size (the others read their tail).
             nbytes = image.nbytes if sniffed == "image/webp" else 0
-            fault = incompleteness(data[:16], image.tail(TAIL_BYTES), nbytes, sniffed)
+            # The last few bytes settle every format but a JPEG padded after
+            # its EOI marker: only a fault found in them is looked at again
+            # with every byte the check may need.
+            tail = image.tail(_SHORT_TAIL)
+            fault = incompleteness(data[:16], tail, nbytes, sniffed)
+            if fault is not None and len(tail) == _SHORT_TAIL:
+                fault = incompleteness(data[:16], image.tail(TAIL_BYTES), nbytes, sniffed)
             if fault is not None and not image.arrived_as_base64:
                 nbytes = image.nbytes
             elif fault is not None:
@@ -336,12 +348,6 @@ class Validation:
         partial = getattr(error, "partial", None)
         if isinstance(state, _RunState) and partial is not None:
             partial.dropped_previews += state.dropped_previews
-
-    @property
-    def _key(self) -> str:
-        # One state per instance: two Validation plugins in one pipeline each
-        # screen the stream and count what they dropped.
-        return f"imagestream.validation.{id(self):x}"
 
     def _state(self, context: RunContext) -> _RunState:
         state = context.state.get(self._key)

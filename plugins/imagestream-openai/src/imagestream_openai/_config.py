@@ -10,6 +10,7 @@ query), which the ``auth_header`` and ``api_version`` options cover.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
@@ -47,6 +48,12 @@ def resolve_base_url(given: str | None) -> str:
         ConfigurationError: The URL is not ``http(s)://host/...``.
     """
     url = (given or os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL).rstrip("/")
+    if any(mark in url for mark in "@?#"):
+        return _check_base_url(url)  # it may carry a credential: not kept in the cache
+    return _checked_base_url(url)
+
+
+def _check_base_url(url: str) -> str:
     hint = "e.g. --base-url https://api.openai.com/v1"
     try:
         parts = urlsplit(url)
@@ -59,6 +66,10 @@ def resolve_base_url(given: str | None) -> str:
     if parts.scheme not in ("http", "https") or not host:
         raise ConfigurationError("openai: base_url must be an http:// or https:// URL", hint=hint)
     return url
+
+
+# Parsed once per URL (a refused one raises, and is not cached).
+_checked_base_url = functools.lru_cache(maxsize=64)(_check_base_url)
 
 
 @attrs.frozen(repr=False)

@@ -222,6 +222,13 @@ class LiftedBase64:
         return f"<LiftedBase64 of {self.size} characters>"
 
 
+# The placeholders' token: random, made once per process (a server never sees
+# it, so it cannot write one), not once per stream (a system call each).
+_TOKEN = secrets.token_hex(8)
+_MARKER = f"\\u0000{_TOKEN}-"  # as written in the JSON text
+_SENTINEL = f"\x00{_TOKEN}-"  # the string that text parses to
+
+
 class ImageLifter:
     """The images of one stream's large events, read out as the bytes arrive.
 
@@ -236,14 +243,14 @@ class ImageLifter:
     escape inside it, a short one) or a placeholder that does not land where
     it should gives the text back to the parser whole.
 
-    The placeholders carry a random token made for this stream, so no
-    server can write one that is taken for a lifted image.
+    The placeholders carry a random token made when the module is loaded,
+    which no server ever sees, so none can write one that is taken for a
+    lifted image.
     """
 
     def __init__(self) -> None:
-        token = secrets.token_hex(8)
-        self._marker = f"\\u0000{token}-"  # as written in the JSON text
-        self._sentinel = f"\x00{token}-"  # the string that text parses to
+        self._marker = _MARKER
+        self._sentinel = _SENTINEL
         self._lifted: dict[int, LiftedBase64] = {}
         self._count = 0
 
