@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image, features
 
-from imagestream import _defaults
+from imagestream import _defaults, _sniff
 from imagestream._builtins.validation import Validation
 from imagestream._chunks import ImageFinal, ImagePreview, TextDelta, Usage
 from imagestream._context import RunContext
@@ -334,3 +334,35 @@ def test_preview_header_mode_checks_type_and_size_without_decoding_it_all() -> N
     not_an_image = ImagePreview(ImageData.from_bytes(b"<html>nope</html>"), index=0)
     with pytest.raises(ImageValidationError, match="not a PNG"):
         _Validation().on_chunk(not_an_image, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("padding", "complete"),
+    [
+        (b"", True),
+        (b"\x00" * 15, True),  # the EOI marker still inside the last 16 bytes
+        (b"\x00" * 100, True),  # behind them: the check reads further back
+        (b"\n" * _sniff.MAX_JPEG_PADDING, True),
+        (b"\x00" * (_sniff.MAX_JPEG_PADDING + 1), False),
+        (b"junk", False),
+    ],
+    ids=["none", "15", "100", "most", "too-much", "junk"],
+)
+@pytest.mark.parametrize("arrived", ["bytes", "base64", "pieces"])
+def test_header_mode_reads_past_a_jpegs_padding(padding: bytes, complete: bool, arrived: str) -> None:
+    """Only the last bytes of an image are read first; a JPEG padded after EOI is read further."""
+    data = JPEG + padding
+    text = base64.b64encode(data)
+    image = {
+        "bytes": lambda: ImageData.from_bytes(data),
+        "base64": lambda: ImageData.from_base64(text.decode()),
+        "pieces": lambda: ImageData.from_base64_pieces(
+            [text[i : i + 1000] for i in range(0, len(text), 1000)]
+        ),
+    }[arrived]()
+    chunk = ImageFinal(image)
+    if complete:
+        assert Validation().check_image(chunk, full=False).mime_type == "image/jpeg"
+    else:
+        with pytest.raises(ImageValidationError, match="does not end with the EOI marker"):
+            Validation().check_image(chunk, full=False)
