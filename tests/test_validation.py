@@ -349,7 +349,9 @@ def test_preview_header_mode_checks_type_and_size_without_decoding_it_all() -> N
     ids=["none", "15", "100", "most", "too-much", "junk"],
 )
 @pytest.mark.parametrize("arrived", ["bytes", "base64", "pieces"])
-def test_header_mode_reads_past_a_jpegs_padding(padding: bytes, complete: bool, arrived: str) -> None:
+def test_header_mode_reads_past_a_jpegs_padding(
+    padding: bytes, complete: bool, arrived: str
+) -> None:
     """Only the last bytes of an image are read first; a JPEG padded after EOI is read further."""
     data = JPEG + padding
     text = base64.b64encode(data)
