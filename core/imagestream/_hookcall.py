@@ -31,9 +31,13 @@ CALLED_BY_CORE = frozenset(
 """Hooks the core calls implementation by implementation: ``wrapper=True`` is refused on them."""
 
 
-def _bind(impl: pluggy.HookImpl) -> Callable[..., Any]:
+def _bind(impl: pluggy.HookImpl, spec_names: frozenset[str] | None) -> Callable[..., Any]:
     names = impl.argnames
     function = impl.function
+    if spec_names is not None and frozenset(names) == spec_names and len(names) == len(spec_names):
+        # It takes every argument of the hook under the names it is called
+        # with: called as it is, without a wrapper's frame per call.
+        return function
 
     def call(**kwargs: Any) -> Any:
         return function(*[kwargs[name] for name in names])
@@ -53,7 +57,8 @@ def ordered_calls(
     impls = hook.get_hookimpls()
     if not registration_order:
         impls = list(reversed(impls))
-    return [(impl.plugin_name, _bind(impl)) for impl in impls]
+    spec_names = frozenset(hook.spec.argnames) if hook.spec is not None else None
+    return [(impl.plugin_name, _bind(impl, spec_names)) for impl in impls]
 
 
 class BoundHooks:

@@ -8,7 +8,6 @@ request is made.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -79,12 +78,14 @@ class OpenAIProvider(Provider):
         prepared = context.prepared_as(Settings) if context is not None else None
         return prepared or resolve(request, self.api_key(request))
 
-    async def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
-        """Stream one request's chunks (a whole body, when not streamed, as its chunks)."""
-        settings = self._settings(request, context)
-        async with aclosing(_run(settings, context)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+    def stream(self, request: ImageRequest, context: RunContext) -> AsyncIterator[Chunk]:
+        """Stream one request's chunks (a whole body, when not streamed, as its chunks).
+
+        The call's own async generator, not one wrapped around it: every
+        chunk would pass through one more generator for nothing. Nothing is
+        sent until the first chunk is asked for.
+        """
+        return _run(self._settings(request, context), context)
 
     async def generate(self, request: ImageRequest, context: RunContext) -> ProviderResponse:
         """Make the images with one non-streamed call and return them whole."""

@@ -22,7 +22,6 @@ from imagestream.errors import ProviderError, StreamDecodeError
 from imagestream.provider import (
     JSON_TYPES,
     Chunk,
-    Decoder,
     ProviderResponse,
     check_content_type,
     iter_events,
@@ -128,9 +127,13 @@ async def call(
                 yield chunk
             return
         events_to_chunks = machine(response.headers)
-        async with aclosing(_payloads(context, response, decoder, lifter.loads)) as payloads:
-            async for event, payload in payloads:
-                for chunk in events_to_chunks.handle(payload, event):
+        events = iter_events(context, response, decoder, provider=_P, content_types=_EVENT_STREAM)
+        async with aclosing(events):
+            async for event in events:
+                parsed = _payload(event, lifter.loads)
+                if parsed is None:  # [DONE]
+                    break
+                for chunk in events_to_chunks.handle(parsed[1], parsed[0]):
                     yield chunk
         events_to_chunks.finish()
     finally:
@@ -156,31 +159,21 @@ async def call_whole(
         response.close()
 
 
-async def _payloads(
-    context: RunContext,
-    response: aiohttp.ClientResponse,
-    decoder: Decoder[Any],
-    parse: Callable[[str], Any] = loads_event,
-) -> AsyncGenerator[tuple[str, Any], None]:
-    """``(event name, parsed JSON data)`` for each event of an SSE body, until ``[DONE]``.
+def _payload(event: Any, parse: Callable[[str], Any] = loads_event) -> tuple[str, Any] | None:
+    """``(event name, parsed JSON data)`` of one SSE event; ``None`` for ``data: [DONE]``.
 
     Raises:
-        StreamDecodeError: An event's data is not JSON.
+        StreamDecodeError: The event's data is not JSON.
     """
-    events = iter_events(context, response, decoder, provider=_P, content_types=_EVENT_STREAM)
-    async with aclosing(events):
-        async for event in events:
-            data = event.data
-            if data.startswith("[DONE]"):  # some servers and proxies send one
-                return
-            try:
-                payload = parse(data)
-            except ValueError as exc:
-                if event.event == "error":
-                    # A proxy's plain-text error event: still an error, not garbage.
-                    yield event.event, {"error": {"message": data[:500]}}
-                    continue
-                raise StreamDecodeError(
-                    f"openai: a {event.event!r} event's data is not JSON ({exc})"
-                ) from None
-            yield event.event, payload
+    data = event.data
+    if data.startswith("[DONE]"):  # some servers and proxies send one
+        return None
+    try:
+        return event.event, parse(data)
+    except ValueError as exc:
+        if event.event == "error":
+            # A proxy's plain-text error event: still an error, not garbage.
+            return event.event, {"error": {"message": data[:500]}}
+        raise StreamDecodeError(
+            f"openai: a {event.event!r} event's data is not JSON ({exc})"
+        ) from None
