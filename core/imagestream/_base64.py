@@ -446,6 +446,7 @@ class Base64Pieces:
         "_pieces",
         "_plain",
         "_text",
+        "_vouched",
         "length",
     )
 
@@ -461,6 +462,7 @@ class Base64Pieces:
         self._decoded: bytes | None = None
         self._last = b""  # decoded as it arrived: the text of the last group, as it came
         self._ascii: bool | None = None  # whether every piece is ASCII, once looked at
+        self._vouched = True  # every piece so far was added as ASCII without a line feed
         self._text: str | None = None
         self._plain: int | None = -1  # not looked at yet; then the data length, or None
         self._lock = threading.Lock()
@@ -486,8 +488,16 @@ class Base64Pieces:
 
     # -- taking the pieces -------------------------------------------------------
 
-    def add(self, buffer: bytes, start: int, end: int) -> None:
-        """Take the text ``buffer[start:end]``, the next piece (kept, or decoded and let go)."""
+    def add(self, buffer: bytes, start: int, end: int, *, ascii_line: bool = False) -> None:
+        """Take the text ``buffer[start:end]``, the next piece (kept, or decoded and let go).
+
+        ``ascii_line=True`` vouches that the piece is ASCII and holds no line
+        feed (the caller has just scanned it, or it is part of one line):
+        while every piece is vouched for, the sizes and the last bytes are
+        read without scanning the pieces again. Vouch only for what is
+        certain: a wrong vouch gives wrong sizes, ends and
+        :meth:`canonical_bytes` (decoding still checks every character).
+        """
         if not 0 <= start <= end <= len(buffer):
             raise ValueError(f"piece bounds {start}:{end} outside {len(buffer)} bytes")
         with self._lock:
@@ -495,6 +505,8 @@ class Base64Pieces:
                 raise RuntimeError("this Base64Pieces is closed")
             if end == start:
                 return
+            if not ascii_line:
+                self._vouched = False
             self.length += end - start
             if self._out is None:
                 self._pieces.append((buffer, start, end))
@@ -603,7 +615,7 @@ class Base64Pieces:
         if self._ascii is None:
             # The whole buffer when the piece is most of it (no copy), else the
             # piece alone: a buffer holding several images is not scanned for each.
-            self._ascii = all(
+            self._ascii = self._vouched or all(
                 (2 * (end - start) >= len(buffer) and buffer.isascii())
                 or buffer[start:end].isascii()
                 for buffer, start, end in self._pieces
@@ -668,7 +680,10 @@ class Base64Pieces:
             and self._decoded is None
             and front.lower() != b"data:"
             and (not front or front[0] not in _SPACE_BYTES)
-            and all(buffer.find(b"\n", start, end) < 0 for buffer, start, end in self._pieces)
+            and (
+                self._vouched
+                or all(buffer.find(b"\n", start, end) < 0 for buffer, start, end in self._pieces)
+            )
             and self._all_ascii()
         ):
             back = self._back(_EDGE)

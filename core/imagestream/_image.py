@@ -137,7 +137,9 @@ class ImageData:
         binascii is slow). Without it (a preview that may only be shown) the
         pieces are kept (not copied) and decoded when the bytes are first
         needed, as :meth:`from_base64_pieces` does. The image reads the same
-        either way, errors included.
+        either way, errors included. A caller that has just scanned a piece
+        adds it with ``ascii_line=True`` when it is ASCII without a line
+        feed: its sizes and ends are then read without a second scan.
         """
         return Base64Pieces(decode_early=decode_early)
 

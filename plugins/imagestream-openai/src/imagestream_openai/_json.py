@@ -346,6 +346,7 @@ class _Sink:
         "_receiver",
         "_scan",
         "_value",
+        "_value_ascii",
         "_value_size",
     )
 
@@ -355,6 +356,7 @@ class _Sink:
         self._value: list[Piece] | None = None  # the image string being read, until 4 KiB
         self._receiver: Any = None  # then what takes it
         self._value_size = 0
+        self._value_ascii = True  # every piece of the string read so far is ASCII
         self._scan = b""  # the last bytes kept since the last string, for a cut key
         self._passthrough = False
 
@@ -374,6 +376,7 @@ class _Sink:
                 self._keep(chunk, position, found)
                 self._value = []
                 self._value_size = 0
+                self._value_ascii = True
                 position = found
                 continue
             quote = chunk.find(b'"', position, end)
@@ -387,10 +390,19 @@ class _Sink:
                     self._parts.append(chunk[position:end])
                     return
                 self._value_size += stop - position
+                # Checked now, while the piece is in cache: with the line feed
+                # the SSE line cannot hold, the receiver need not scan it again.
+                # The whole chunk when the piece is most of it (no copy).
+                ascii_line = (
+                    chunk.isascii()
+                    if 2 * (stop - position) >= len(chunk)
+                    else chunk[position:stop].isascii()
+                )
                 if self._receiver is not None:
-                    self._receiver.add(chunk, position, stop)
+                    self._receiver.add(chunk, position, stop, ascii_line=ascii_line)
                 else:
                     value.append((chunk, position, stop))
+                    self._value_ascii = self._value_ascii and ascii_line
                     if self._value_size >= _LARGE_VALUE:
                         self._start_receiver(value)
             if quote < 0:
@@ -407,7 +419,7 @@ class _Sink:
         preview = any(isinstance(part, bytes) and b"partial_image" in part for part in self._parts)
         receiver = ImageData.base64_receiver(decode_early=not preview)
         for piece in value:
-            receiver.add(*piece)
+            receiver.add(*piece, ascii_line=self._value_ascii)
         value.clear()
         self._receiver = receiver
 

@@ -130,10 +130,10 @@ async def call(
         events = iter_events(context, response, decoder, provider=_P, content_types=_EVENT_STREAM)
         async with aclosing(events):
             async for event in events:
-                parsed = _payload(event, lifter.loads)
-                if parsed is None:  # [DONE]
+                named = _payload(event, lifter.loads)
+                if named is None:  # [DONE]
                     break
-                for chunk in events_to_chunks.handle(parsed[1], parsed[0]):
+                for chunk in events_to_chunks.handle(named[1], named[0]):
                     yield chunk
         events_to_chunks.finish()
     finally:
