@@ -332,7 +332,9 @@ class _Sink:
     the last bytes kept before it, for a key cut between pieces) and kept
     (copied: it is the small part of the event). Inside one, the piece is
     searched for the closing quote and a backslash only, both ``memchr``
-    scans, and given to a base64 receiver
+    scans, checked for ASCII (vouched for to the receiver: a line holds no
+    line feed, so it need not scan the piece again), and given to a base64
+    receiver
     (:meth:`imagestream.ImageData.base64_receiver`) once the string has
     reached 4 KiB; a string that ends shorter is kept as it is. A backslash
     inside a string (an escape: ``\\/`` from some proxies) gives up lifting
