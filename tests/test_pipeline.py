@@ -330,3 +330,37 @@ async def test_global_api_uses_registered_provider(imagestream_plugins: Any) -> 
     assert len(chunks) == 5
     with pytest.raises(imagestream.UnknownProviderError, match="mine"):
         await imagestream.agenerate("x", provider="nope")
+
+
+async def test_hook_implementations_are_called_however_they_take_their_arguments() -> None:
+    """All of a hook's arguments, a subset, positional-only or by keyword: each gets its own."""
+    seen: list[tuple[str, str]] = []
+
+    class AllByName:
+        @imagestream.hookimpl
+        def on_chunk(self, chunk: Any, context: Any) -> None:
+            seen.append(("all", chunk.kind))
+
+    class Subset:
+        @imagestream.hookimpl
+        def on_chunk(self, chunk: Any) -> None:
+            seen.append(("subset", chunk.kind))
+
+    class PositionalOnly:
+        @imagestream.hookimpl
+        def on_chunk(self, chunk: Any, context: Any, /) -> None:
+            seen.append(("positional", chunk.kind))
+
+    class KeywordOrder:
+        @imagestream.hookimpl
+        def on_chunk(self, context: Any, chunk: Any) -> None:
+            seen.append(("reordered", chunk.kind))
+
+    pipeline = imagestream.Pipeline(
+        ScriptedProvider("s", _script()),
+        middleware=[AllByName(), Subset(), PositionalOnly(), KeywordOrder()],
+    )
+    kinds = [chunk.kind async for chunk in pipeline.stream("x")]
+    assert kinds
+    for name in ("all", "subset", "positional", "reordered"):
+        assert [kind for who, kind in seen if who == name] == kinds, name

@@ -9,6 +9,7 @@ the arguments it declares (pluggy lets an implementation take a subset).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,12 @@ CALLED_BY_CORE = frozenset(
 def _bind(impl: pluggy.HookImpl, spec_names: frozenset[str] | None) -> Callable[..., Any]:
     names = impl.argnames
     function = impl.function
-    if spec_names is not None and frozenset(names) == spec_names and len(names) == len(spec_names):
+    if (
+        spec_names is not None
+        and frozenset(names) == spec_names
+        and len(names) == len(spec_names)
+        and _takes_keywords(function)
+    ):
         # It takes every argument of the hook under the names it is called
         # with: called as it is, without a wrapper's frame per call.
         return function
@@ -44,6 +50,16 @@ def _bind(impl: pluggy.HookImpl, spec_names: frozenset[str] | None) -> Callable[
 
     call.__qualname__ = f"{impl.plugin_name}.{function.__name__}"
     return call
+
+
+def _takes_keywords(function: Callable[..., Any]) -> bool:
+    # pluggy passes arguments by position, so a positional-only parameter
+    # works there; such an implementation keeps the wrapper.
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(parameter.kind is not parameter.POSITIONAL_ONLY for parameter in parameters)
 
 
 def ordered_calls(
