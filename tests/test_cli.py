@@ -231,3 +231,51 @@ def test_help_lists_commands() -> None:
     result = _run("--help")
     for command in ("generate", "providers", "plugins"):
         assert command in result.stdout
+
+
+def test_ctrl_c_halfway_says_where_the_images_saved_before_it_are(tmp_path: Path) -> None:
+    """Interrupted after the first of four images: exit 130, and each saved file is named."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "imagestream",
+            "generate",
+            "x",
+            "--size",
+            "4096x4096",
+            "--steps",
+            "200",
+            "-n",
+            "4",
+            "--out-dir",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(out.glob("*.png")) and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "error: interrupted" in err
+    saved = sorted(out.glob("*.png"))
+    assert saved
+    for path in saved:
+        assert f"saved {path} before the interruption" in err
+    assert not [p for p in out.iterdir() if p.suffix != ".png"], "no partial file is left"

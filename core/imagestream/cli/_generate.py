@@ -253,6 +253,11 @@ async def _run(prompt: str, params: dict[str, Any], save: Any, *, show_progress:
     except SaveError as exc:
         rescue_unsaved(exc)  # the picture is not lost with the save
         raise
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C halfway: the images saved before it stay; say where they are.
+        for saved in chunks.result.saved:
+            click.echo(f"saved {saved.path} before the interruption", err=True)
+        raise
     return chunks.result
 
 
