@@ -35,12 +35,7 @@ CALLED_BY_CORE = frozenset(
 def _bind(impl: pluggy.HookImpl, spec_names: frozenset[str] | None) -> Callable[..., Any]:
     names = impl.argnames
     function = impl.function
-    if (
-        spec_names is not None
-        and frozenset(names) == spec_names
-        and len(names) == len(spec_names)
-        and _takes_keywords(function)
-    ):
+    if spec_names is not None and frozenset(names) == spec_names and _takes_keywords(function):
         # It takes every argument of the hook under the names it is called
         # with: called as it is, without a wrapper's frame per call.
         return function

@@ -133,7 +133,8 @@ async def call(
                 named = _payload(event, lifter.loads)
                 if named is None:  # [DONE]
                     break
-                for chunk in events_to_chunks.handle(named[1], named[0]):
+                name, payload = named
+                for chunk in events_to_chunks.handle(payload, name):
                     yield chunk
         events_to_chunks.finish()
     finally:
