@@ -111,10 +111,18 @@ class Summary:
     text: str = ""
 
     @classmethod
-    def of(cls, result: imagestream.GenerationResult) -> Summary:
+    def of(
+        cls, result: imagestream.GenerationResult, previews: Sequence[imagestream.ImagePreview]
+    ) -> Summary:
+        """A stream's result and the previews its loop was handed.
+
+        The result keeps the latest preview only (each was yielded to the
+        loop): checked here, so that what came is what was handed over.
+        """
+        assert result.previews == list(previews[-1:]) and result.preview_count == len(previews)
         return cls(
             tuple(final.image.data for final in result.images),
-            tuple(preview.image.data for preview in result.previews),
+            tuple(preview.image.data for preview in previews),
             result.text,
         )
 
@@ -1573,6 +1581,7 @@ class Outcome:
     error: ImagestreamError | None
     result: imagestream.GenerationResult
     seconds: float
+    previews: list[imagestream.ImagePreview]  # every preview the loop was handed
 
 
 async def _run(pipeline: Pipeline, adapter: Adapter, case: Case, server: FaultServer) -> Outcome:
@@ -1581,11 +1590,14 @@ async def _run(pipeline: Pipeline, adapter: Adapter, case: Case, server: FaultSe
     stream = pipeline.stream(PROMPT, **{**adapter.params(server.url), **case.params})
     error: ImagestreamError | None = None
     first_chunk = asyncio.Event()
+    previews: list[imagestream.ImagePreview] = []
 
     async def consume() -> None:
         async with stream:
-            async for _chunk in stream:
+            async for chunk in stream:
                 first_chunk.set()
+                if isinstance(chunk, imagestream.ImagePreview):
+                    previews.append(chunk)
                 if case.stop_after_first_chunk:
                     break
 
@@ -1605,7 +1617,7 @@ async def _run(pipeline: Pipeline, adapter: Adapter, case: Case, server: FaultSe
                     await task
         except ImagestreamError as caught:
             error = caught
-    return Outcome(error, stream.result, loop.time() - started)
+    return Outcome(error, stream.result, loop.time() - started, previews)
 
 
 @pytest.mark.parametrize(("adapter", "case"), list(_matrix()))
@@ -1636,7 +1648,7 @@ async def test_fault(
                     pipeline, adapter, Case("again", lambda a: [], lambda a: ok()), server
                 )
                 assert again.error is None, f"the next run failed: {again.error}"
-                assert Summary.of(again.result) == adapter.whole
+                assert Summary.of(again.result, again.previews) == adapter.whole
             await http.close()
             assert await server.wait_idle(2.0, connections=True), "a connection stayed open"
     finally:
@@ -1647,7 +1659,7 @@ async def test_fault(
     if expected.error is None:
         assert error is None, f"expected success, got {type(error).__name__}: {error}"
         if not case.stop_after_first_chunk and case.cancel is None:
-            assert Summary.of(outcome.result) == adapter.whole
+            assert Summary.of(outcome.result, outcome.previews) == adapter.whole
     else:
         wrong = f"expected {expected.error.__name__}, got {type(error).__name__}: {error}"
         assert error is not None, wrong
@@ -1657,7 +1669,7 @@ async def test_fault(
             assert isinstance(error, expected.error), wrong
         assert error.partial is not None, "the error carries no partial result"
         if expected.partial is not None:
-            assert Summary.of(error.partial) == expected.partial
+            assert Summary.of(error.partial, outcome.previews) == expected.partial
         if expected.retry_after is not None:
             assert isinstance(error, imagestream.ProviderError)
             assert error.retry_after == pytest.approx(expected.retry_after, abs=1.5)

@@ -105,7 +105,8 @@ async def test_async_with_closes_the_connection_on_break(
             if chunk.index == 2:
                 break
     await asyncio.wait_for(drip.hung_up.wait(), timeout=1.0)
-    assert len(chunks.result.previews) == 3
+    assert chunks.result.preview_count == 3
+    assert [preview.index for preview in chunks.result.previews] == [2]
 
 
 async def test_a_stream_left_open_stays_open_until_closed(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +205,69 @@ async def test_error_mid_stream_keeps_what_arrived() -> None:
     assert len(partial.previews) == 2
     assert partial.analytics is not None and partial.analytics.chunks["image_preview"] == 2
     assert recorder.calls[-1] == "error:StreamInterruptedError"
+
+
+async def _drain(chunks: imagestream.ChunkStream) -> None:
+    async with chunks:
+        async for _ in chunks:
+            pass
+
+
+class _FreshPreviews(ScriptedProvider):
+    """Streams ``count`` previews made as they are sent (it keeps none), then a final."""
+
+    def __init__(self, count: int, end: BaseException | None = None) -> None:
+        super().__init__("fresh")
+        self.count = count
+        self.end = end
+
+    async def stream(self, request: Any, context: Any) -> Any:
+        for index in range(self.count):
+            await asyncio.sleep(0)
+            yield ImagePreview(ImageData.from_bytes(make_png(8, 8)), index=index)
+        if self.end is not None:
+            raise self.end
+        yield ImageFinal(ImageData.from_bytes(PNG))
+
+
+async def test_a_stream_holds_only_its_latest_preview() -> None:
+    # The loop is handed every preview; once it lets one go, nothing else
+    # holds it: a run's memory does not grow with its previews.
+    pipe = Pipeline(_FreshPreviews(5), middleware=[imagestream.AnalyticsMiddleware()])
+    gone: list[weakref.ref[ImagePreview]] = []
+    async with pipe.stream("x") as chunks:
+        async for chunk in chunks:
+            if isinstance(chunk, ImagePreview):
+                gone.append(weakref.ref(chunk))
+            del chunk
+            gc.collect()
+            assert all(ref() is None for ref in gone[:-1])
+    result = chunks.result
+    assert [preview.index for preview in result.previews] == [4]
+    assert result.preview_count == 5 and len(result.images) == 1
+    assert result.analytics is not None and result.analytics.chunks["image_preview"] == 5
+
+
+async def test_generate_keeps_every_preview() -> None:
+    result = await Pipeline(_FreshPreviews(5)).agenerate("x")
+    assert [preview.index for preview in result.previews] == [0, 1, 2, 3, 4]
+    assert result.preview_count == 5
+
+
+async def test_a_stream_that_fails_keeps_its_latest_preview_for_the_error() -> None:
+    lost = imagestream.StreamInterruptedError("connection lost", provider="fresh")
+    pipe = Pipeline(_FreshPreviews(3, end=lost))
+    with pytest.raises(imagestream.StreamInterruptedError) as info:
+        await _drain(pipe.stream("x"))
+    partial = info.value.partial
+    assert partial is not None and partial.preview_count == 3
+    assert [preview.index for preview in partial.previews] == [2]
+
+
+async def test_a_run_without_an_image_counts_the_previews_that_came() -> None:
+    pipe = Pipeline(ScriptedProvider("s", _script()[:3]))
+    with pytest.raises(imagestream.NoImageError, match=r"\(2 preview\(s\) arrived\)"):
+        await _drain(pipe.stream("x"))
 
 
 async def test_on_request_can_refuse_before_the_provider_runs() -> None:

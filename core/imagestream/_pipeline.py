@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
 import attrs
 
 from . import hookspecs
-from ._chunks import Chunk, ImageFinal
+from ._chunks import Chunk, ImageFinal, ImagePreview
 from ._concurrency import concurrency_slot
 from ._context import RunContext
 from ._hookcall import BoundHooks
@@ -317,7 +317,10 @@ class ChunkStream:
     garbage-collected. A stream collected in that state emits a
     ``ResourceWarning`` naming the fix, and asyncio closes the run on its
     event loop soon after (if that loop is still running).
-    :attr:`result` accumulates everything seen so far.
+    :attr:`result` accumulates what was seen so far: every text delta, final
+    image and usage, and the latest preview (each preview was yielded to the
+    loop, which keeps the ones it wants; :attr:`GenerationResult.preview_count`
+    counts them).
     """
 
     def __init__(self, agen: AsyncIterator[Chunk], result: GenerationResult) -> None:
@@ -550,8 +553,14 @@ class Pipeline:
         ``deadline``, ...) or provider options; ``provider=`` is a name or a
         :class:`Provider` object. Pass ``save=True`` or a :class:`SaveOptions`
         to save each final image as it arrives (``save=False`` not to, when
-        the pipeline has a saver).
+        the pipeline has a saver). The stream's :attr:`~ChunkStream.result`
+        keeps the latest preview only (see :attr:`GenerationResult.previews`).
         """
+        return self._start(prompt, params, keep_previews=False)
+
+    def _start(
+        self, prompt: str | ImageRequest, params: dict[str, Any], *, keep_previews: bool
+    ) -> ChunkStream:
         save = params.pop("save", self._save_default)
         if save is not None and not isinstance(save, bool | SaveOptions):
             raise TypeError(f"save must be True, False or a SaveOptions, not {save!r}")
@@ -571,11 +580,12 @@ class Pipeline:
         result = GenerationResult(
             provider=provider.name, model=request.model or provider.default_model
         )
-        return ChunkStream(self._run(request, provider, result, save_options, switches), result)
+        run = self._run(request, provider, result, save_options, switches, keep_previews)
+        return ChunkStream(run, result)
 
     async def agenerate(self, prompt: str | ImageRequest, **params: Any) -> GenerationResult:
-        """Run to the end and return the :class:`GenerationResult`."""
-        chunks = self.stream(prompt, **params)
+        """Run to the end and return the :class:`GenerationResult` (every preview in it)."""
+        chunks = self._start(prompt, params, keep_previews=True)
         async with chunks:
             async for _ in chunks:
                 pass
@@ -592,6 +602,7 @@ class Pipeline:
         result: GenerationResult,
         save_options: SaveOptions | None,
         switches: Mapping[str, Any],
+        keep_previews: bool,
     ) -> AsyncIterator[Chunk]:
         hook = self.manager.hook
 
@@ -670,6 +681,10 @@ class Pipeline:
                         if save_options is not None:
                             await self._save(chunk, save_options, context, result)
                     finals += 1
+                elif not keep_previews and isinstance(chunk, ImagePreview):
+                    # The loop gets each preview; the result holds the latest
+                    # only, so a run's memory does not grow with its previews.
+                    result.previews.clear()
                 result.add(chunk)
                 yield chunk
             if not finals:
@@ -739,7 +754,8 @@ def _no_image(provider: str, result: GenerationResult) -> NoImageError:
     """
     said = result.text.strip()
     quoted = f'; it said: "{said[:300]}"' if said else ""
-    previews = f" ({len(result.previews)} preview(s) arrived)" if result.previews else ""
+    count = result.preview_count
+    previews = f" ({count} preview(s) arrived)" if count else ""
     return NoImageError(
         f"the run ended without an image{previews}{quoted}",
         provider=provider,

@@ -89,7 +89,12 @@ class GenerationResult:
         provider: Provider name.
         model: Model id, when known.
         images: Final images, in arrival order.
-        previews: Preview chunks, in arrival order.
+        previews: Preview chunks, in arrival order: every one for
+            :func:`~imagestream.generate` and :func:`~imagestream.agenerate`;
+            the latest one only for a :func:`~imagestream.stream`, whose loop
+            was handed each preview and keeps the ones it wants (a long run
+            with previews at every step holds one picture, not all of them,
+            and an error's ``partial`` still has the last one).
         text_parts: Text deltas of the answer as they came (:attr:`text` joins them).
         thought_parts: Text deltas of the model's reasoning (``thought=True``),
             kept apart from the answer (:attr:`thoughts` joins them).
@@ -102,6 +107,8 @@ class GenerationResult:
         dropped_previews: Previews the ``validation`` middleware dropped
             because their payload was broken (cut short, or base64 that does
             not decode): they were never yielded and are not in :attr:`previews`.
+        preview_count: Previews that arrived (were yielded), whether or not
+            :attr:`previews` still holds them.
     """
 
     provider: str
@@ -116,6 +123,7 @@ class GenerationResult:
     save_errors: list[Exception] = attrs.Factory(list)
     replayed: bool = False
     dropped_previews: int = 0
+    preview_count: int = 0
 
     def add(self, chunk: Chunk) -> None:
         """Record one chunk."""
@@ -123,6 +131,7 @@ class GenerationResult:
             (self.thought_parts if chunk.thought else self.text_parts).append(chunk.text)
         elif isinstance(chunk, ImagePreview):
             self.previews.append(chunk)
+            self.preview_count += 1
         elif isinstance(chunk, ImageFinal):
             self.images.append(chunk)
         elif isinstance(chunk, Usage):

@@ -173,7 +173,7 @@ def build_entry(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cost_usd=cost,
-        previews=len(result.previews) if result is not None else 0,
+        previews=result.preview_count if result is not None else 0,
         text=_clean(result.text, secrets) if result is not None else "",
         thoughts=_clean(result.thoughts, secrets) if result is not None else "",
         error_type=type(error).__name__ if error is not None else None,

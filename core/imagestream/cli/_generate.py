@@ -297,7 +297,7 @@ def _summary(result: Any) -> dict[str, Any]:
             }
             for saved in result.saved
         ],
-        "previews": len(result.previews),
+        "previews": result.preview_count,
         "text": result.text,
         "thoughts": result.thoughts,
         "usage": converter("json").unstructure(result.usage) if result.usage else None,

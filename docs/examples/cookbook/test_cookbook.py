@@ -59,7 +59,7 @@ def test_the_watermark_keeps_transparency() -> None:
 async def test_progress_passes_every_chunk_through() -> None:
     result = await generate_with_progress(PROMPT, steps=5, seed=1)
 
-    assert len(result.previews) == 5
+    assert result.preview_count == 5
     assert len(result.images) == 1
 
 
@@ -104,8 +104,10 @@ async def test_the_live_preview_shows_every_preview_then_the_final(
     (handle,) = ipython_display
     placeholder, *images = handle.shown
     assert isinstance(placeholder, str)
-    assert [data for data, _ in images] == [
-        *(preview.image.data for preview in result.previews),
+    # Every preview, then the final image (the result keeps the latest preview).
+    assert len(images) == result.preview_count + 1 == 5
+    assert [data for data, _ in images[-2:]] == [
+        result.previews[-1].image.data,
         result.images[0].image.data,
     ]
     assert {width for _, width in images} == {256}

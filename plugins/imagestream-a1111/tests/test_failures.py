@@ -95,7 +95,7 @@ async def test_out_of_memory_keeps_the_previews(webui: Runner) -> None:
     assert (error.status, error.code) == (500, "out_of_memory")
     assert "the GPU ran out of memory: OutOfMemoryError: CUDA out of memory" in error.message
     assert error.hint is not None and "--medvram" in error.hint
-    assert error.partial is not None and len(error.partial.previews) == 2
+    assert error.partial is not None and error.partial.preview_count == 2
     # Not sent twice: a generation is not retried.
     assert webui.server.paths("POST").count("/sdapi/v1/txt2img") == 1
 

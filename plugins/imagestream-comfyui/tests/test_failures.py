@@ -98,7 +98,7 @@ async def test_out_of_memory_keeps_the_previews(comfy: Runner) -> None:
     assert "ran out of memory in node sampler (KSampler)" in error.message
     assert error.exception_type == "torch.OutOfMemoryError"
     assert error.hint is not None and "batch" in error.hint
-    assert error.partial is not None and len(error.partial.previews) == 2
+    assert error.partial is not None and error.partial.preview_count == 2
     # The run ended on the server: nothing to interrupt.
     assert not any(path.startswith("/interrupt") for _, path, _ in comfy.server.requests)
 
@@ -115,7 +115,7 @@ async def test_the_socket_dropping_mid_run(comfy: Runner) -> None:
     comfy.server.script.drop_at_step = 3
     with pytest.raises(imagestream.StreamInterruptedError) as caught:
         await comfy.run(steps=5)
-    assert caught.value.partial is not None and len(caught.value.partial.previews) == 2
+    assert caught.value.partial is not None and caught.value.partial.preview_count == 2
 
 
 async def test_leaving_early_interrupts_the_prompt_and_closes_the_socket(comfy: Runner) -> None:

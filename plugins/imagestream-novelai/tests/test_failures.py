@@ -49,7 +49,7 @@ async def test_stream_that_ends_before_the_final_keeps_its_previews(nai: Any, st
     error = await _fail(nai, StreamInterruptedError, steps=10, stream=stream)
     assert "0 of 1 final image" in error.message and "step 5 of 10" in error.message
     assert error.provider == "novelai"
-    assert len(error.partial.previews) == 5 and error.partial.images == []
+    assert error.partial.preview_count == 5 and error.partial.images == []
 
 
 @pytest.mark.parametrize("stream", STREAMS)
@@ -67,14 +67,14 @@ async def test_absurd_length_prefix_is_a_limit_error(nai: Any) -> None:
     nai.server.script.absurd_after = 2
     error = await _fail(nai, DecoderLimitError, steps=6)
     assert error.limit == "max_frame_bytes"
-    assert len(error.partial.previews) == 2
+    assert error.partial.preview_count == 2
 
 
 @pytest.mark.parametrize("stream", STREAMS)
 async def test_garbage_bytes(nai: Any, stream: str) -> None:
     nai.server.script.garbage_after = 3
     error = await _fail(nai, StreamDecodeError, steps=6, stream=stream)
-    assert len(error.partial.previews) == 3
+    assert error.partial.preview_count == 3
 
 
 @pytest.mark.parametrize("stream", STREAMS)
@@ -87,12 +87,14 @@ async def test_garbage_bytes(nai: Any, stream: str) -> None:
         ({"statusCode": 400, "message": "bad parameter"}, InvalidRequestError),
     ],
 )
-async def test_error_events_are_typed(nai: Any, stream: str, event: dict[str, Any], error_type: type[Exception]) -> None:
+async def test_error_events_are_typed(
+    nai: Any, stream: str, event: dict[str, Any], error_type: type[Exception]
+) -> None:
     nai.server.script.error_event_after = 2
     nai.server.script.error_event = event
     error = await _fail(nai, error_type, steps=6, stream=stream)
     assert "error event in the stream" in error.message
-    assert len(error.partial.previews) == 2
+    assert error.partial.preview_count == 2
 
 
 @pytest.mark.parametrize(
@@ -126,7 +128,7 @@ async def test_connection_dropped_mid_stream(nai: Any) -> None:
     nai.server.script.drop_after = 4
     error = await _fail(nai, StreamInterruptedError, steps=10)
     assert "final image" in error.message
-    assert len(error.partial.previews) == 4
+    assert error.partial.preview_count == 4
 
 
 async def test_connection_dropped_after_the_last_final_loses_nothing(
@@ -148,7 +150,9 @@ async def test_zip_bomb_is_an_error_not_an_out_of_memory(nai_server: Any) -> Non
     provider = NovelAIProvider(zip_limits=ZipLimits(max_entry_bytes=2**20))
     pipe = imagestream.Pipeline(provider)
     with pytest.raises(DecoderLimitError) as info:
-        await pipe.agenerate("1girl", model="nai-diffusion-3", base_url=nai_server.base_url, api_key=nai_server.token)
+        await pipe.agenerate(
+            "1girl", model="nai-diffusion-3", base_url=nai_server.base_url, api_key=nai_server.token
+        )
     assert info.value.limit == "max_entry_bytes"
     assert "image_99.png" in info.value.message
 
@@ -160,7 +164,10 @@ async def test_zip_with_too_many_entries(nai: Any) -> None:
 
 
 PAGES = [
-    ("text/html; charset=utf-8", b"<!DOCTYPE html><html><head><title>Sign in to the proxy</title></head></html>"),
+    (
+        "text/html; charset=utf-8",
+        b"<!DOCTYPE html><html><head><title>Sign in to the proxy</title></head></html>",
+    ),
     ("application/json", b'{"statusCode": 500, "message": "upstream failed"}'),
 ]
 
@@ -191,7 +198,9 @@ async def test_a_page_sent_with_200_is_an_unexpected_response(
         ("none", "application/zip"),
     ],
 )
-async def test_other_names_of_the_right_content_type_are_accepted(nai: Any, stream: str, content_type: str) -> None:
+async def test_other_names_of_the_right_content_type_are_accepted(
+    nai: Any, stream: str, content_type: str
+) -> None:
     nai.server.script.content_type = content_type
     chunks = await nai.run(steps=3, stream=stream)
     assert len(chunks_of(ImageFinal, chunks)) == 1

@@ -239,7 +239,8 @@ async def test_reset_mid_stream_keeps_the_previews(server: OpenAIServer) -> None
     error = await failure(server, partial_images=3)
     assert isinstance(error, StreamInterruptedError)
     assert error.partial is not None
-    assert [p.index for p in error.partial.previews] == [0, 1]
+    assert error.partial.preview_count == 2
+    assert [p.index for p in error.partial.previews] == [1]  # the latest is kept
     assert error.partial.images == []
     assert len(server.requests) == 1  # nothing is retried once events were read
 
@@ -249,7 +250,7 @@ async def test_stream_that_ends_without_completion(server: OpenAIServer) -> None
     error = await failure(server, partial_images=3)
     assert isinstance(error, StreamInterruptedError)
     assert "0 of 1" in str(error)
-    assert error.partial is not None and len(error.partial.previews) == 2
+    assert error.partial is not None and error.partial.preview_count == 2
 
 
 async def test_stream_that_ends_inside_an_event(server: OpenAIServer) -> None:

@@ -99,8 +99,8 @@ async def generate(request: web.Request) -> web.StreamResponse:
                 async for chunk in chunks:
                     await events.send(chunk_to_sse(chunk, event_id=str(number)))
                     number += 1
-                    # Sent is done with: a relay keeps no preview for the whole run
-                    # (a thousand streams would hold every frame of every one).
+                    # Sent is done with: a relay keeps no preview at all (the
+                    # result would hold the latest one of each of its streams).
                     chunks.result.previews.clear()
                 await events.send(sse_event("done", _done(chunks.result), number))
             except ImagestreamError as exc:
