@@ -10,7 +10,9 @@ once (``asyncio.gather``), and each stream runs until the decoded bytes of
 its final image are in hand.
 
 Contenders, all in this one process, interleaved in a shuffled order each
-round, on wall time, with the allocator left at its default:
+round (the contenders on one crowd size and spelling run as a block, so the
+two sides of a ratio run seconds apart rather than a whole round), on wall
+time, with the allocator left at its default:
 
 * ``openai``: one ``openai.AsyncOpenAI`` client,
   ``images.generate(stream=True)``, ``base64.b64decode`` of the final;
@@ -452,16 +454,17 @@ async def _measure(base: str, rounds: int, switch: FastSwitch | None) -> dict[st
             for name in contenders.table:
                 await crowd(name, size, f"hold {size}")
                 held[(size, name)] = (await stats())["most_open"]
-        cells = [
-            (name, size, spelling)
-            for size in CROWDS
-            for spelling in SPELLINGS
-            for name in contenders.table
-        ]
+        # The contenders on one crowd and spelling, which the ratios compare,
+        # run as a block: a ratio's two sides seconds apart, not a whole round.
+        blocks = [(size, spelling) for size in CROWDS for spelling in SPELLINGS]
         rng = random.Random(7)
         for done in range(rounds):
-            rng.shuffle(cells)
-            for name, size, spelling in cells:
+            order = [
+                (name, size, spelling)
+                for size, spelling in rng.sample(blocks, len(blocks))
+                for name in rng.sample(list(contenders.table), len(contenders.table))
+            ]
+            for name, size, spelling in order:
                 wall, finals = await crowd(name, size, spelling)
                 seen = await stats()
                 row = results.setdefault((size, spelling, name), {})
