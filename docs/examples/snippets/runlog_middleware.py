@@ -24,7 +24,7 @@ class RunLog:
             context.run_id,
             result.provider,
             len(result.images),
-            len(result.previews),
+            result.preview_count,
         )
 
     @hookimpl
