@@ -21,6 +21,7 @@ shape edges; Pillow's drawing functions do not antialias on their own.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from typing import Final
@@ -310,10 +311,24 @@ def _light_spots(canvas: Image.Image, rng: random.Random, palette: _Palette) -> 
 
 def _vignette(canvas: Image.Image, strength: float) -> Image.Image:
     """Darken towards the corners, which draws the eye to the middle."""
-    lut = [round(255 * strength * min(1.0, v / 255) ** 2) for v in range(256)]
-    mask = Image.radial_gradient("L").point(lut).resize(canvas.size, Image.Resampling.BILINEAR)
-    canvas.paste((0, 0, 0), None, mask)  # the canvas is this function's own: no copy
+    size = canvas.size
+    # The mask is the same for every picture of a size and tone: kept for the
+    # last size (both tones, at most 8 MB), so runs at one size, the usual
+    # case, skip a full-size resize each. Pasting through it only reads it.
+    make = _kept_mask if size[0] * size[1] <= _KEPT_MASK_PIXELS else _vignette_mask
+    canvas.paste((0, 0, 0), None, make(strength, size))  # the canvas is ours: no copy
     return canvas
+
+
+_KEPT_MASK_PIXELS: Final = 2048 * 2048
+
+
+def _vignette_mask(strength: float, size: tuple[int, int]) -> Image.Image:
+    lut = [round(255 * strength * min(1.0, v / 255) ** 2) for v in range(256)]
+    return Image.radial_gradient("L").point(lut).resize(size, Image.Resampling.BILINEAR)
+
+
+_kept_mask = functools.lru_cache(maxsize=2)(_vignette_mask)
 
 
 # -- geometry -----------------------------------------------------------
