@@ -34,17 +34,23 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, ClassVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _corpora_sse as corpora
 
 SEQUENTIAL = 200
 CROWDS = (200, 500)
 IMAGE_BYTES = 32 * 1024
+CAPTION = "a caption"
 
 
 def _body() -> bytes:
-    rng = random.Random(1)
-    image = base64.b64encode(bytes(rng.getrandbits(8) for _ in range(IMAGE_BYTES))).decode()
-    events = [{"text": "a caption"}, {"text": image}]
+    # A real PNG: the default middleware checks every final image.
+    image = base64.b64encode(corpora.png(IMAGE_BYTES * 4 // 3, seed=1)).decode()
+    events = [{"text": CAPTION}, {"image": image}]
     return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events)
 
 
@@ -97,7 +103,7 @@ def serve() -> None:
 
 
 def _provider() -> Any:
-    from imagestream import TextDelta
+    from imagestream import ImageData, ImageFinal, TextDelta
     from imagestream.provider import Chunk, ImageRequest, Provider, RunContext, stream_events
 
     class Bench(Provider):
@@ -114,7 +120,11 @@ def _provider() -> Any:
                 json_body={"prompt": request.prompt},
             )
             async for event in events:
-                yield TextDelta(json.loads(event.data)["text"])
+                data = json.loads(event.data)
+                if "text" in data:
+                    yield TextDelta(data["text"])
+                else:
+                    yield ImageFinal(ImageData.from_base64(data["image"]))
 
     return Bench()
 
@@ -136,7 +146,7 @@ def _operations(base: str) -> dict[str, Callable[[], Awaitable[None]]]:
 
     async def one_imagestream(prompt: str) -> None:
         result = await imagestream.agenerate(prompt, provider="bench", base_url=base)
-        assert len(result.text) > IMAGE_BYTES
+        assert result.text == CAPTION and len(result.images) == 1
 
     async def one_raw(session: aiohttp.ClientSession, prompt: str) -> None:
         async with session.post(f"{base}/v1/stream", json={"prompt": prompt}) as response:
