@@ -103,7 +103,6 @@ class HttpClient:
             max_connections if max_connections is not None else _defaults.max_connections()
         )
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float, float | None], aiohttp.ClientTimeout] = {}
         self._resolver: AbstractResolver | None = None
         # The stall timeout each open response was sent with, for error messages.
         self._stall_for: weakref.WeakKeyDictionary[aiohttp.ClientResponse, float] = (
@@ -143,16 +142,7 @@ class HttpClient:
         and TLS handshake of each new connection, and the resolver bounds the
         name lookup (:func:`_bounded_resolver`).
         """
-        import aiohttp
-
-        # Made once per read timeout: a ClientTimeout is immutable, and every request needs one.
-        key = (self.connect_timeout, read_timeout)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            timeout = self._timeouts[key] = aiohttp.ClientTimeout(
-                total=None, connect=None, sock_connect=self.connect_timeout, sock_read=read_timeout
-            )
-        return timeout
+        return _client_timeout(self.connect_timeout, read_timeout)
 
     @property
     def closed(self) -> bool:
@@ -387,6 +377,14 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
         if size >= limit:
             break
     return b"".join(pieces)[:limit]
+
+
+@functools.lru_cache(maxsize=32)
+def _client_timeout(connect: float, read: float | None) -> aiohttp.ClientTimeout:
+    # Made once per pair, not per request: a ClientTimeout is immutable.
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=read)
 
 
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "apikey", "x-goog-api-key"})

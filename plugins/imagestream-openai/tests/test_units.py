@@ -272,6 +272,23 @@ def test_loads_event_is_exactly_a_json_parse(document: Any, compact: bool) -> No
     assert _json.loads_event(text) == _json.loads(text)
 
 
+def test_loads_event_parses_the_text_without_its_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The images are lifted out before the JSON parser runs: it never sees them.
+    import json
+
+    parsed_sizes: list[int] = []
+    parse = _json.loads
+
+    def recording(text: str) -> Any:
+        parsed_sizes.append(len(text))
+        return parse(text)
+
+    monkeypatch.setattr(_json, "loads", recording)
+    document = {"type": "image_generation.completed", "b64_json": _BIG, "size": "1024x1024"}
+    assert _json.loads_event(json.dumps(document, separators=(",", ":"))) == document
+    assert parsed_sizes and max(parsed_sizes) < 200
+
+
 def test_loads_event_lifts_every_image_out() -> None:
     import json
 

@@ -224,9 +224,11 @@ class LiftedBase64:
 
 # The placeholders' token: random, made once per process (a server never sees
 # it, so it cannot write one), not once per stream (a system call each).
+# Names of their own: _PLACEHOLDER and _SENTINEL above are loads_event's.
 _TOKEN = secrets.token_hex(8)
-_MARKER = f"\\u0000{_TOKEN}-"  # as written in the JSON text
-_SENTINEL = f"\x00{_TOKEN}-"  # the string that text parses to
+_LIFTED_MARKER = f"\\u0000{_TOKEN}-"  # as written in the JSON text
+_LIFTED_SENTINEL = f"\x00{_TOKEN}-"  # the string that text parses to
+_LIFTED_MARKED = re.compile(re.escape(_LIFTED_MARKER) + r"(\d+)")
 
 
 class ImageLifter:
@@ -249,8 +251,6 @@ class ImageLifter:
     """
 
     def __init__(self) -> None:
-        self._marker = _MARKER
-        self._sentinel = _SENTINEL
         self._lifted: dict[int, LiftedBase64] = {}
         self._count = 0
 
@@ -276,11 +276,11 @@ class ImageLifter:
         number = self._count
         self._count += 1
         self._lifted[number] = lifted
-        return f"{self._marker}{number}".encode("ascii")
+        return f"{_LIFTED_MARKER}{number}".encode("ascii")
 
     def loads(self, data: str) -> Any:
         """Parse an event's data: :func:`loads_event`, with this stream's lifted images put back."""
-        if not self._lifted or self._marker not in data:
+        if not self._lifted or _LIFTED_MARKER not in data:
             return loads_event(data)
         try:
             payload = loads(data)
@@ -288,7 +288,7 @@ class ImageLifter:
             return loads_event(self._original(data))  # the error, as the text gives it
         restored: list[int] = []
         self._restore(payload, restored)
-        if len(restored) != data.count(self._marker):
+        if len(restored) != data.count(_LIFTED_MARKER):
             return loads_event(self._original(data))
         for number in restored:
             self._lifted.pop(number, None)
@@ -296,13 +296,12 @@ class ImageLifter:
 
     def _original(self, data: str) -> str:
         """``data`` as it came: each placeholder replaced by its string (and let go)."""
-        placeholder = re.compile(re.escape(self._marker) + r"(\d+)")
 
         def text(match: re.Match[str]) -> str:
             lifted = self._lifted.pop(int(match[1]), None)
             return match[0] if lifted is None else lifted.text()
 
-        return placeholder.sub(text, data)
+        return _LIFTED_MARKED.sub(text, data)
 
     def _restore(self, node: Any, restored: list[int]) -> None:
         """Put each lifted image in place of its placeholder in ``node``; note which went."""
@@ -312,7 +311,7 @@ class ImageLifter:
             items = enumerate(node)
         else:
             return
-        sentinel = self._sentinel
+        sentinel = _LIFTED_SENTINEL
         for name, value in items:
             if isinstance(value, str):
                 if value.startswith(sentinel):
