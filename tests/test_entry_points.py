@@ -143,3 +143,51 @@ def test_import_and_help_load_no_plugin(site: Path) -> None:
     proc = _run(site, "-c", code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# -- the listing commands, run by the console script without click ------------------
+
+LISTINGS = (["providers"], ["providers", "--json"], ["plugins"])
+
+_BY_CLICK = "import sys\nfrom imagestream.cli import main\nmain(sys.argv[1:])\n"
+_BY_SCRIPT = (
+    "import sys\n"
+    "from imagestream.cli import run\n"
+    "try:\n"
+    "    run()\n"
+    "finally:\n"
+    "    print('click imported' if 'click' in sys.modules else 'no click', file=sys.stderr)\n"
+)
+
+
+@pytest.mark.parametrize("args", LISTINGS, ids=" ".join)
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_a_listing_says_without_click_what_the_click_command_says(
+    site: Path, args: list[str], strict: bool
+) -> None:
+    env = {"IMAGESTREAM_STRICT_PLUGINS": "1"} if strict else {}
+    by_click = _run(site, "-c", _BY_CLICK, *args, env=env)
+    by_script = _run(site, "-c", _BY_SCRIPT, *args, env=env)
+    said, imported = by_script.stderr.rsplit("\n", 2)[0] + "\n", by_script.stderr.split("\n")[-2]
+    assert imported == "no click"
+    assert (by_script.returncode, by_script.stdout, said) == (
+        by_click.returncode,
+        by_click.stdout,
+        by_click.stderr,
+    )
+    if strict:  # the broken plugins are an error: one line, no traceback
+        assert by_script.returncode == 1 and by_script.stdout == ""
+        assert said.startswith("error: ") and "Traceback" not in said
+    else:  # listed, and each broken plugin is one warning line
+        assert by_script.returncode == 0 and "tmpgood" in by_script.stdout
+        assert said.count("warning: plugin") == 2 and "tmpbroken" in said and "tmptypo" in said
+
+
+def test_any_other_command_line_goes_through_click(site: Path) -> None:
+    for args in (["providers", "--help"], ["plugins", "--json"], ["provider"]):
+        proc = _run(site, "-c", _BY_SCRIPT, *args)
+        assert proc.stderr.split("\n")[-2] == "click imported", args
+    assert (
+        "imagestream providers [OPTIONS]"
+        in _run(site, "-m", "imagestream", "providers", "-h").stdout
+    )

@@ -44,10 +44,11 @@ if TYPE_CHECKING:
     from ._pool import aclose_shared_http as aclose_http_client
     from ._pool import shared_http as http_client
     from ._provider import ModelInfo, Pricing, Provider, ProviderResponse
-    from ._request import ImageRequest, Secret, parse_size
+    from ._request import ImageRequest, parse_size
     from ._result import Analytics, GenerationResult, SavedImage
     from ._retry import RetryPolicy
     from ._saving import SaveOptions
+    from ._secret import Secret
     from ._status import error_for_status
     from .errors import (
         APIConnectionError,
@@ -123,7 +124,7 @@ _LAZY: dict[str, str] = {
     "Provider": "._provider",
     "ProviderResponse": "._provider",
     "ImageRequest": "._request",
-    "Secret": "._request",
+    "Secret": "._secret",
     "parse_size": "._request",
     "Analytics": "._result",
     "GenerationResult": "._result",

@@ -15,7 +15,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 
-from ._request import Secret
+from ._secret import Secret
 from .errors import MissingAPIKeyError
 
 __all__ = ["KeyConflictWarning", "find_key", "require_key"]

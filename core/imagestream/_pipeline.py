@@ -33,9 +33,10 @@ from ._plugins import CORE_PLUGINS, PluginManager, get_plugin_manager, load_buil
 from ._pool import shared_http
 from ._provider import Prepared, Provider, ProviderResponse
 from ._registry import Registry
-from ._request import ImageRequest, Secret
+from ._request import ImageRequest
 from ._result import GenerationResult
 from ._saving import SaveOptions
+from ._secret import Secret
 from ._sniff import sniff_mime
 from .errors import (
     APITimeoutError,

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     # neither the chunk types nor the key readers.
     from ._chunks import Chunk, ImageFinal, Usage
     from ._context import RunContext
-    from ._request import ImageRequest, Secret
+    from ._request import ImageRequest
+    from ._secret import Secret
 
 __all__ = [
     "LazyProvider",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ._request import Secret
+from ._secret import Secret
 
 __all__ = ["MASK", "redact", "url_secrets"]
 

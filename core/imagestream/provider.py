@@ -104,8 +104,9 @@ if TYPE_CHECKING:
         ProviderResponse,
     )
     from ._redact import MASK, redact
-    from ._request import ImageRequest, Secret
+    from ._request import ImageRequest
     from ._retry import RetryPolicy, parse_retry_after
+    from ._secret import Secret
     from ._status import ErrorParser, error_for_status
     from ._transport import (
         JSON_TYPES,
@@ -231,7 +232,7 @@ _LAZY: dict[str, str] = {
     "require_key": "._keys",
     "RetryPolicy": "._retry",
     "RunContext": "._context",
-    "Secret": "._request",
+    "Secret": "._secret",
     "stream_events": "._transport",
     "TextDelta": "._chunks",
     "Usage": "._chunks",

@@ -27,8 +27,9 @@ from ..hookspecs import hookimpl
 if TYPE_CHECKING:
     from .._context import RunContext
     from .._logdb import LogEntry
-    from .._request import ImageRequest, Secret
+    from .._request import ImageRequest
     from .._result import Analytics, GenerationResult
+    from .._secret import Secret
 
 __all__ = ["GenerationLog", "build_entry", "mask_url"]
 
@@ -239,7 +240,7 @@ def _jsonable(value: Any, secrets: list[Secret | str | None]) -> Any:
     from pathlib import PurePath
 
     from .._redact import MASK
-    from .._request import Secret
+    from .._secret import Secret
 
     if isinstance(value, Secret):
         return MASK

@@ -16,16 +16,21 @@ from typing import NoReturn
 import click
 
 from ..errors import ImagestreamError
-
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+from ._report import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    UNEXPECTED_HINT,
+    error_text,
+    failed_plugin_lines,
+    unexpected_message,
+)
 
 
 def _fail(
     kind: str, message: str, hint: str | None, *, as_json: bool, code: int = EXIT_ERROR
 ) -> NoReturn:
     # stderr always gets the line for people; with --json, stdout gets the facts for scripts.
-    click.echo(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+    click.echo(error_text(message, hint), err=True)
     if as_json:
         error = {"type": kind, "message": message, "hint": hint}
         click.echo(json.dumps({"error": error}))
@@ -52,12 +57,7 @@ def reported_errors(verbose: bool, *, as_json: bool = False) -> Iterator[None]:
     except Exception as exc:
         if verbose:
             raise
-        _fail(
-            type(exc).__name__,
-            f"unexpected {type(exc).__name__}: {exc}",
-            "run again with --verbose for the traceback, and report it",
-            as_json=as_json,
-        )
+        _fail(type(exc).__name__, unexpected_message(exc), UNEXPECTED_HINT, as_json=as_json)
 
 
 class PluginFailures:
@@ -79,22 +79,10 @@ class PluginFailures:
 
     def report(self) -> None:
         """Print a line for each failed plugin not yet reported (plugins are not loaded for it)."""
-        from .. import _plugins
-
-        manager = _plugins._manager
-        if manager is None:
-            return  # nothing loaded plugins, so nothing failed
-        for info in manager.plugin_infos():
-            if info.status != "failed" or info.name in self._told:
-                continue
-            self._told.add(info.name)
-            if not self.quiet:
-                reason = (info.error or "unknown error").strip().splitlines()[0]
-                click.echo(
-                    f"warning: plugin {info.name!r} failed to load and was skipped: {reason}"
-                    " (see `imagestream plugins`)",
-                    err=True,
-                )
+        lines = failed_plugin_lines(self._told)
+        if not self.quiet:
+            for line in lines:
+                click.echo(line, err=True)
 
 
 def plugin_failures(ctx: click.Context | None = None) -> PluginFailures:

@@ -9,13 +9,15 @@ generation or a chat runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import click
+from typing import TYPE_CHECKING
 
 from imagestream import Provider, hookimpl
 from imagestream.provider import LazyProvider
 
 from ._meta import DEFAULT_MODEL, DESCRIPTION, KEY_ENV, MODELS, PROVIDER
+
+if TYPE_CHECKING:
+    import click  # the command line's, imported only when it runs
 
 __all__ = ["register_commands", "register_providers"]
 

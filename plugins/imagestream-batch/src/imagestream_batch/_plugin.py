@@ -7,10 +7,12 @@ batch machinery (asyncio, SQLite, Ray) is imported only when ``batch`` runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import click
+from typing import TYPE_CHECKING
 
 from imagestream import hookimpl
+
+if TYPE_CHECKING:
+    import click  # the command line's, imported only when it runs
 
 __all__ = ["register_commands"]
 
