@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing as mp
+import os
+
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
@@ -89,6 +93,38 @@ def test_a_picture_drawn_again_at_a_size_seen_before_is_the_same() -> None:
         render(parse_prompt("a bright meadow" if seed % 2 else "a dark storm"), 96, 64, seed)
     assert _kept_mask.cache_info().hits > 0
     assert render(scene, 96, 64, seed=3).tobytes() == first
+
+
+def test_pictures_drawn_at_once_in_many_threads_are_each_their_own() -> None:
+    # Every picture's glow and light spots are made by one helper thread:
+    # pictures drawn at the same time must not get each other's layers.
+    jobs = [(parse_prompt(p), s) for p in ("a lighthouse at dusk", "neon rain") for s in range(4)]
+    alone = [render(scene, 80, 48, seed).tobytes() for scene, seed in jobs]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: render(job[0], 80, 48, job[1]).tobytes(), jobs))
+    assert together == alone and len(set(alone)) == len(alone)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_process_forked_after_drawing_draws_too() -> None:
+    # The parent's helper thread is not in a forked child: the child must
+    # make its own, not wait for one that is not there.
+    expected = _draw_lighthouse()
+    context = mp.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=lambda: writer.send_bytes(_draw_lighthouse()))
+    child.start()
+    writer.close()
+    try:
+        assert reader.poll(30), "the forked process never finished its picture"
+        assert reader.recv_bytes() == expected
+    finally:
+        child.kill()
+        child.join()
+
+
+def _draw_lighthouse() -> bytes:
+    return render(parse_prompt("a lighthouse at dusk"), 64, 64, seed=9).tobytes()
 
 
 def test_seed_changes_abstract_art() -> None:

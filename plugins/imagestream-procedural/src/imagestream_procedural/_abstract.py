@@ -21,10 +21,13 @@ shape edges; Pillow's drawing functions do not antialias on their own.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import math
+import os
 import random
-from typing import Final
+import threading
+from typing import Any, Final
 
 import attrs
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
@@ -64,21 +67,87 @@ def render_abstract(words: tuple[str, ...], seed: int, width: int, height: int) 
     factor = 2 if max(width, height) <= _SUPERSAMPLE_LIMIT else 1
     size = (width * factor, height * factor)
 
-    canvas = _gradient(palette.sky, rng.uniform(-35, 35) + rng.choice((0, 0, 90)), size)
-    _glow(canvas, rng, palette)
-    draw = ImageDraw.Draw(canvas, "RGBA")
+    # Everything random is decided first, in the order it always was; the
+    # layers that do not depend on the canvas (the glow's mask, the light
+    # spots) are then made in another thread while this one paints the rest:
+    # Pillow leaves the interpreter free while it works, so a picture takes
+    # about the time of its longer half.
+    sky = (palette.sky, rng.uniform(-35, 35) + rng.choice((0, 0, 90)), size)
+    glow = _plan_glow(size, rng, palette)
+    shapes = _Shapes()
     structure = rng.choice((_horizon, _horizon, _stripes, _orbits))
-    structure(draw, rng, palette, size)
+    structure(shapes, rng, palette, size)
     # Short prompts still deserve a full picture: pad with seed-only words.
     shape_words = list(words) + [f"\x00{i}" for i in range(max(0, 3 - len(words)))]
     for word in shape_words:
-        _word_shapes(draw, random.Random(digest("word", seed, word)), palette, size)
-    _details(draw, rng, palette, size)
+        _word_shapes(shapes, random.Random(digest("word", seed, word)), palette, size)
+    _details(shapes, rng, palette, size)
+    spots = _plan_light_spots((width, height), rng, palette)
 
+    helper = _helper()
+    glow_mask = helper.submit(_glow_mask, glow)
+    spot_layer = helper.submit(_light_layer, spots)
+    canvas = _gradient(*sky)
+    canvas.paste(glow.colour, glow.corner, glow_mask.result())
+    shapes.paint(ImageDraw.Draw(canvas, "RGBA"))
     if factor > 1:
         canvas = canvas.reduce(factor)
-    canvas = _light_spots(canvas, rng, palette)
+    canvas = ImageChops.screen(canvas, spot_layer.result())
     return _vignette(canvas, 0.38 if palette.dark else 0.16)
+
+
+_helpers: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+
+
+def _helper() -> concurrent.futures.ThreadPoolExecutor:
+    """The thread that makes the layers not painted on the canvas: one per process.
+
+    Keyed by process id: a process forked after a picture was drawn does not
+    have the parent's thread, and waiting on it would wait forever.
+    """
+    pid = os.getpid()
+    helper = _helpers.get(pid)
+    if helper is None:
+        with _helpers_lock:
+            helper = _helpers.get(pid)
+            if helper is None:
+                helper = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix="procedural-layers"
+                )
+                _helpers.clear()  # a parent's, if this process was forked
+                _helpers[pid] = helper
+    return helper
+
+
+_helpers_lock = threading.Lock()
+
+
+class _Shapes:
+    """The shapes of a picture, kept as they are decided and painted later, in order.
+
+    It takes the calls of :class:`PIL.ImageDraw.ImageDraw` that the layers
+    use, so the randomness that places them runs before any pixel is made.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def polygon(self, xy: Any, **style: Any) -> None:
+        self.calls.append(("polygon", (xy,), style))
+
+    def ellipse(self, xy: Any, **style: Any) -> None:
+        self.calls.append(("ellipse", (xy,), style))
+
+    def pieslice(self, xy: Any, start: float, end: float, **style: Any) -> None:
+        self.calls.append(("pieslice", (xy, start, end), style))
+
+    def line(self, xy: Any, **style: Any) -> None:
+        self.calls.append(("line", (xy,), style))
+
+    def paint(self, draw: ImageDraw.ImageDraw) -> None:
+        """Draw every shape on ``draw``, in the order they were decided."""
+        for name, args, style in self.calls:
+            getattr(draw, name)(*args, **style)
 
 
 # -- palette ------------------------------------------------------------
@@ -149,8 +218,18 @@ def _gradient(ends: tuple[RGB, RGB], angle: float, size: tuple[int, int]) -> Ima
     return ramp.convert("RGB")
 
 
-def _glow(canvas: Image.Image, rng: random.Random, palette: _Palette) -> None:
-    width, height = canvas.size
+@attrs.frozen
+class _Glow:
+    """Where the glow goes, how big, how strong and in which colour."""
+
+    colour: RGB
+    corner: tuple[int, int]
+    side: int
+    lut: list[int]
+
+
+def _plan_glow(size: tuple[int, int], rng: random.Random, palette: _Palette) -> _Glow:
+    width, height = size
     unit = min(width, height)
     radius = unit * rng.uniform(0.3, 0.6)
     cx = width * rng.uniform(0.2, 0.8)
@@ -160,13 +239,15 @@ def _glow(canvas: Image.Image, rng: random.Random, palette: _Palette) -> None:
     opacity = rng.uniform(0.55, 0.85)
     lut = [round(255 * opacity * max(0.0, 1 - v / 180) ** 1.6) for v in range(256)]
     side = max(2, round(radius * 2))
-    falloff = Image.radial_gradient("L").resize((side, side), Image.Resampling.BILINEAR)
-    canvas.paste(palette.accents[0], (round(cx - radius), round(cy - radius)), falloff.point(lut))
+    return _Glow(palette.accents[0], (round(cx - radius), round(cy - radius)), side, lut)
 
 
-def _horizon(
-    draw: ImageDraw.ImageDraw, rng: random.Random, palette: _Palette, size: tuple[int, int]
-) -> None:
+def _glow_mask(glow: _Glow) -> Image.Image:
+    falloff = Image.radial_gradient("L").resize((glow.side, glow.side), Image.Resampling.BILINEAR)
+    return falloff.point(glow.lut)
+
+
+def _horizon(draw: _Shapes, rng: random.Random, palette: _Palette, size: tuple[int, int]) -> None:
     """Layered wavy bands from a horizon down, each nearer one darker and more opaque."""
     width, height = size
     layers = rng.randint(2, 4)
@@ -190,9 +271,7 @@ def _horizon(
         draw.polygon(points, fill=_with_alpha(colour, rng.randint(170, 235)))
 
 
-def _stripes(
-    draw: ImageDraw.ImageDraw, rng: random.Random, palette: _Palette, size: tuple[int, int]
-) -> None:
+def _stripes(draw: _Shapes, rng: random.Random, palette: _Palette, size: tuple[int, int]) -> None:
     """Straight translucent bands crossing the canvas at one shared angle."""
     width, height = size
     diagonal = math.hypot(width, height)
@@ -215,9 +294,7 @@ def _stripes(
         draw.polygon(corners, fill=_with_alpha(colour, rng.randint(60, 140)))
 
 
-def _orbits(
-    draw: ImageDraw.ImageDraw, rng: random.Random, palette: _Palette, size: tuple[int, int]
-) -> None:
+def _orbits(draw: _Shapes, rng: random.Random, palette: _Palette, size: tuple[int, int]) -> None:
     """A disc with concentric rings around it, like a planet's orbits."""
     width, height = size
     unit = min(width, height)
@@ -234,7 +311,7 @@ def _orbits(
 
 
 def _word_shapes(
-    draw: ImageDraw.ImageDraw, rng: random.Random, palette: _Palette, size: tuple[int, int]
+    draw: _Shapes, rng: random.Random, palette: _Palette, size: tuple[int, int]
 ) -> None:
     """One or two translucent shapes whose every property comes from one word."""
     width, height = size
@@ -264,9 +341,7 @@ def _word_shapes(
             draw.polygon(_blob(cx, cy, r, rng), fill=colour)
 
 
-def _details(
-    draw: ImageDraw.ImageDraw, rng: random.Random, palette: _Palette, size: tuple[int, int]
-) -> None:
+def _details(draw: _Shapes, rng: random.Random, palette: _Palette, size: tuple[int, int]) -> None:
     """Thin lines and a small dot grid: fine structure that reads as "designed"."""
     width, height = size
     unit = min(width, height)
@@ -291,22 +366,39 @@ def _details(
                 draw.ellipse(_box(gx + col * step, gy + row * step, dot), fill=fill)
 
 
-def _light_spots(canvas: Image.Image, rng: random.Random, palette: _Palette) -> Image.Image:
-    """Blurred out-of-focus spots, added with a screen blend so they only brighten."""
-    width, height = canvas.size
+@attrs.frozen
+class _LightSpots:
+    """Out-of-focus spots: drawn at half size, blurred, scaled to the picture."""
+
+    size: tuple[int, int]
+    small: tuple[int, int]
+    spots: list[tuple[tuple[float, float, float, float], RGB]]
+    blur: float
+
+
+def _plan_light_spots(size: tuple[int, int], rng: random.Random, palette: _Palette) -> _LightSpots:
+    width, height = size
     # Drawn at half size: the spots are blurred, so full resolution would be
     # wasted; much smaller and the upscaled blobs turn into visible diamonds.
     small = (max(1, width // 2), max(1, height // 2))
-    layer = Image.new("RGB", small, (0, 0, 0))
-    draw = ImageDraw.Draw(layer)
     unit = min(small)
     strength = 0.55 if palette.dark else 0.3
+    spots = []
     for _ in range(rng.randint(4, 10)):
         colour = mix((0, 0, 0), palette.accents[rng.randrange(len(palette.accents))], strength)
         r = unit * rng.uniform(0.01, 0.05)
-        draw.ellipse(_box(small[0] * rng.random(), small[1] * rng.random(), r), fill=colour)
-    layer = layer.filter(ImageFilter.GaussianBlur(max(1.0, unit * 0.012)))
-    return ImageChops.screen(canvas, layer.resize(canvas.size, Image.Resampling.BICUBIC))
+        spots.append((_box(small[0] * rng.random(), small[1] * rng.random(), r), colour))
+    return _LightSpots(size, small, spots, max(1.0, unit * 0.012))
+
+
+def _light_layer(plan: _LightSpots) -> Image.Image:
+    """The spots' layer at the picture's size, to be added with a screen blend (it only brightens)."""
+    layer = Image.new("RGB", plan.small, (0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for box, colour in plan.spots:
+        draw.ellipse(box, fill=colour)
+    layer = layer.filter(ImageFilter.GaussianBlur(plan.blur))
+    return layer.resize(plan.size, Image.Resampling.BICUBIC)
 
 
 def _vignette(canvas: Image.Image, strength: float) -> Image.Image:
