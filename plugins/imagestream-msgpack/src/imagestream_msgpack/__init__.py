@@ -16,13 +16,20 @@ or through imagestream, which finds it as the decoder named ``"msgpack"``::
     decoder = imagestream.get_decoder("msgpack", framing="plain")
 """
 
-from ._decoder import (
-    DEFAULT_MAX_BUFFER_BYTES,
-    DEFAULT_MAX_FRAME_BYTES,
-    FRAMINGS,
-    Framing,
-    MsgpackDecoder,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagestream.provider import lazy_exports
+
+if TYPE_CHECKING:
+    from ._decoder import (
+        DEFAULT_MAX_BUFFER_BYTES,
+        DEFAULT_MAX_FRAME_BYTES,
+        FRAMINGS,
+        Framing,
+        MsgpackDecoder,
+    )
 
 __all__ = [
     "DEFAULT_MAX_BUFFER_BYTES",
@@ -31,5 +38,9 @@ __all__ = [
     "Framing",
     "MsgpackDecoder",
 ]
+
+# Imported when first read: every process that loads plugins imports this
+# package (its entry module is in it), and most never decode msgpack.
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "._decoder"), __all__)
 
 __version__ = "0.1.0"

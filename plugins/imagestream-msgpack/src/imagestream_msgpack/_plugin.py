@@ -1,19 +1,20 @@
 """The imagestream plugin: registers the ``"msgpack"`` stream decoder.
 
 Loaded through the ``imagestream`` entry point group. Importing it is cheap:
-msgpack itself is imported when the first decoder is made.
+the decoder, and msgpack itself, are imported when the first decoder is made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagestream.hookspecs import hookimpl
 
-from ._decoder import MsgpackDecoder
+if TYPE_CHECKING:
+    from ._decoder import MsgpackDecoder
 
-__all__ = ["register_decoders"]
+__all__ = ["make_decoder", "register_decoders"]
 
 DECODER_NAME = "msgpack"
 
@@ -22,7 +23,14 @@ DECODER_NAME = "msgpack"
 def register_decoders(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register :class:`~imagestream_msgpack.MsgpackDecoder` as ``"msgpack"``.
 
-    The class is the factory: ``get_decoder("msgpack", **options)`` calls
-    ``MsgpackDecoder(**options)``, so options are its keyword arguments.
+    ``get_decoder("msgpack", **options)`` calls :func:`make_decoder`, so
+    options are the class's keyword arguments.
     """
-    register(DECODER_NAME, MsgpackDecoder)
+    register(DECODER_NAME, make_decoder)
+
+
+def make_decoder(**options: Any) -> MsgpackDecoder:
+    """A fresh ``MsgpackDecoder(**options)``; the class is imported on the first call."""
+    from ._decoder import MsgpackDecoder
+
+    return MsgpackDecoder(**options)

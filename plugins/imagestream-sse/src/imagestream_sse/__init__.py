@@ -14,9 +14,28 @@ or through the plugin manager, as providers do:
 
 from __future__ import annotations
 
-from . import defaults
-from ._decoder import SSEDecoder
-from ._event import ServerSentEvent
-from ._sink import DataSink, DataSinkFactory
+from typing import TYPE_CHECKING
+
+from imagestream.provider import lazy_exports
+
+if TYPE_CHECKING:
+    from . import defaults
+    from ._decoder import SSEDecoder
+    from ._event import ServerSentEvent
+    from ._sink import DataSink, DataSinkFactory
 
 __all__ = ["DataSink", "DataSinkFactory", "SSEDecoder", "ServerSentEvent", "defaults"]
+
+# Imported when first read: every process that loads plugins imports this
+# package (its entry module is in it), and most never decode a stream.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "DataSink": "._sink",
+        "DataSinkFactory": "._sink",
+        "SSEDecoder": "._decoder",
+        "ServerSentEvent": "._event",
+        "defaults": ".defaults",
+    },
+    __all__,
+)

@@ -1,18 +1,20 @@
 """The plugin module the ``imagestream`` entry point names: registers the ``sse`` decoder.
 
 It stays light on purpose: the plugin manager imports it at start-up, and the
-decoder itself needs nothing beyond the standard library and attrs.
+decoder (which needs nothing beyond the standard library and attrs) is
+imported when the first one is made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagestream import hookimpl
 from imagestream.errors import ConfigurationError
 
-from ._decoder import SSEDecoder
+if TYPE_CHECKING:
+    from ._decoder import SSEDecoder
 
 __all__ = ["make_decoder", "register_decoders"]
 
@@ -43,6 +45,8 @@ def make_decoder(**options: Any) -> SSEDecoder:
             f"the sse decoder has no option {', '.join(map(repr, unknown))}",
             hint=f"its options are {', '.join(OPTIONS)}",
         )
+    from ._decoder import SSEDecoder  # on the first stream, not when plugins load
+
     return SSEDecoder(**options)
 
 
