@@ -163,24 +163,6 @@ REFERENCE: list[tuple[str, int, str, int, int, list[str]]] = [
             "15606a7807450e2cc14c3861ba880a068f74da7efa428a7eafe41e3e6cb629b7",
         ],
     ),
-    # Abstract art at the sizes people ask for, recorded before the renderer
-    # made its glow and light spots in a helper thread.
-    (
-        "a lighthouse at dusk",
-        7,
-        "512x512",
-        20,
-        1,
-        ["e2198fa3937f71d4e2aee52fb299b4e92202691453bca741ae6ecbdba2aa3a79"],
-    ),
-    (
-        "neon city in the rain",
-        2026,
-        "640x360",
-        20,
-        1,
-        ["dd1e0455d06792e3115b27bdc85173d6972f586654e34214b5b4808e33de7458"],
-    ),
     (
         "emerald jungle waterfall",
         89,
