@@ -96,8 +96,8 @@ def test_a_picture_drawn_again_at_a_size_seen_before_is_the_same() -> None:
 
 
 def test_pictures_drawn_at_once_in_many_threads_are_each_their_own() -> None:
-    # Every picture's glow and light spots are made by one helper thread:
-    # pictures drawn at the same time must not get each other's layers.
+    # Every picture's glow and light spots are made by a shared pool of
+    # helper threads: pictures drawn at once must not get each other's layers.
     jobs = [(parse_prompt(p), s) for p in ("a lighthouse at dusk", "neon rain") for s in range(4)]
     alone = [render(scene, 80, 48, seed).tobytes() for scene, seed in jobs]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:

@@ -100,10 +100,12 @@ _helpers: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
 
 
 def _helper() -> concurrent.futures.ThreadPoolExecutor:
-    """The thread that makes the layers not painted on the canvas: one per process.
+    """The threads that make the layers not painted on the canvas: one pool per process.
 
-    Keyed by process id: a process forked after a picture was drawn does not
-    have the parent's thread, and waiting on it would wait forever.
+    As many threads as cores at most, so pictures drawn at once in several
+    threads do not queue behind one helper. Keyed by process id: a process
+    forked after a picture was drawn does not have the parent's threads, and
+    waiting on them would wait forever.
     """
     pid = os.getpid()
     helper = _helpers.get(pid)
@@ -112,7 +114,7 @@ def _helper() -> concurrent.futures.ThreadPoolExecutor:
             helper = _helpers.get(pid)
             if helper is None:
                 helper = concurrent.futures.ThreadPoolExecutor(
-                    1, thread_name_prefix="procedural-layers"
+                    os.cpu_count() or 1, thread_name_prefix="procedural-layers"
                 )
                 _helpers.clear()  # a parent's, if this process was forked
                 _helpers[pid] = helper
