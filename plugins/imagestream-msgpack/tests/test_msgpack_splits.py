@@ -33,7 +33,9 @@ def splits(draw: st.DrawFn, stream: bytes) -> list[Any]:
     """``stream`` cut at random places, each piece as bytes, bytearray or memoryview."""
     size = len(stream)
     # Mostly tiny pieces (prefixes straddling chunks), some large ones.
-    lengths = draw(st.lists(st.integers(0, 9) | st.integers(0, 70_000), max_size=60))
+    lengths = draw(
+        st.lists(st.integers(0, 9) | st.integers(0, 70_000), max_size=60)
+    )
     pieces: list[Any] = []
     pos = 0
     for length in lengths:
@@ -82,9 +84,8 @@ msgpack_values = st.recursive(
     | st.floats(allow_nan=False)
     | st.text(max_size=40)
     | st.binary(max_size=300),
-    lambda inner: (
-        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6)
-    ),
+    lambda inner: st.lists(inner, max_size=6)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=6),
     max_leaves=30,
 )
 
