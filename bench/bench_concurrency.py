@@ -49,16 +49,16 @@ import os
 import platform
 import random
 import statistics
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from types import ModuleType
 from typing import Any
+
+import _corpora_sse as corpora
 
 KEY = "sk-bench"
 CROWDS = (200, 500)
@@ -74,23 +74,8 @@ FINAL_CHARS = 160_000
 
 
 def _png(b64_chars: int, seed: int) -> str:
-    """A valid PNG of random pixels whose base64 is about ``b64_chars`` long."""
-    rng = random.Random(seed)
-    raw_size = b64_chars * 3 // 4
-    width = max(8, int((raw_size / 3) ** 0.5))
-    height = max(8, raw_size // (3 * width + 1))
-    rows = b"".join(b"\x00" + rng.randbytes(3 * width) for _ in range(height))
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows, 0))
-        + chunk(b"IEND", b"")
-    )
-    return base64.b64encode(data).decode("ascii")
+    """The base64 of a valid PNG of random pixels, about ``b64_chars`` long (the corpora's)."""
+    return base64.b64encode(corpora.png(b64_chars, seed)).decode("ascii")
 
 
 def _body(spelling: str) -> bytes:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
 import attrs
 
 from . import hookspecs
-from ._chunks import Chunk, ImageFinal, ImagePreview
+from ._chunks import Chunk, ImageFinal
 from ._concurrency import concurrency_slot
 from ._context import RunContext
 from ._hookcall import BoundHooks
@@ -682,11 +682,9 @@ class Pipeline:
                         if save_options is not None:
                             await self._save(chunk, save_options, context, result)
                     finals += 1
-                elif not keep_previews and isinstance(chunk, ImagePreview):
-                    # The loop gets each preview; the result holds the latest
-                    # only, so a run's memory does not grow with its previews.
-                    result.previews.clear()
-                result.add(chunk)
+                # The loop gets each preview; a stream's result holds the latest
+                # only, so a run's memory does not grow with its previews.
+                result.add(chunk, latest_preview_only=not keep_previews)
                 yield chunk
             if not finals:
                 raise _no_image(provider.name, result)

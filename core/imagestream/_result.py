@@ -125,11 +125,13 @@ class GenerationResult:
     dropped_previews: int = 0
     preview_count: int = 0
 
-    def add(self, chunk: Chunk) -> None:
-        """Record one chunk."""
+    def add(self, chunk: Chunk, *, latest_preview_only: bool = False) -> None:
+        """Record one chunk; with ``latest_preview_only``, a preview replaces the one held."""
         if isinstance(chunk, TextDelta):
             (self.thought_parts if chunk.thought else self.text_parts).append(chunk.text)
         elif isinstance(chunk, ImagePreview):
+            if latest_preview_only:
+                self.previews.clear()
             self.previews.append(chunk)
             self.preview_count += 1
         elif isinstance(chunk, ImageFinal):

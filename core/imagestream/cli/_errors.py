@@ -16,14 +16,7 @@ from typing import NoReturn
 import click
 
 from ..errors import ImagestreamError
-from ._report import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    UNEXPECTED_HINT,
-    error_text,
-    failed_plugin_lines,
-    unexpected_message,
-)
+from ._report import EXIT_ERROR, error_text, failed_plugin_lines, failure
 
 
 def _fail(
@@ -37,6 +30,11 @@ def _fail(
     sys.exit(code)
 
 
+def _fail_with(exc: BaseException, *, as_json: bool) -> NoReturn:
+    message, hint, code = failure(exc)
+    _fail(type(exc).__name__, message, hint, as_json=as_json, code=code)
+
+
 @contextmanager
 def reported_errors(verbose: bool, *, as_json: bool = False) -> Iterator[None]:
     """Turn exceptions into one line on stderr (and a JSON error on stdout) and a non-zero exit."""
@@ -45,9 +43,9 @@ def reported_errors(verbose: bool, *, as_json: bool = False) -> Iterator[None]:
     except ImagestreamError as exc:
         if verbose:
             raise
-        _fail(type(exc).__name__, exc.message, exc.hint, as_json=as_json)
-    except KeyboardInterrupt:
-        _fail("KeyboardInterrupt", "interrupted", None, as_json=as_json, code=EXIT_INTERRUPTED)
+        _fail_with(exc, as_json=as_json)
+    except KeyboardInterrupt as exc:
+        _fail_with(exc, as_json=as_json)
     except click.ClickException as exc:
         if not as_json:
             raise
@@ -57,7 +55,7 @@ def reported_errors(verbose: bool, *, as_json: bool = False) -> Iterator[None]:
     except Exception as exc:
         if verbose:
             raise
-        _fail(type(exc).__name__, unexpected_message(exc), UNEXPECTED_HINT, as_json=as_json)
+        _fail_with(exc, as_json=as_json)
 
 
 class PluginFailures:

@@ -16,14 +16,7 @@ import sys
 import warnings
 from collections.abc import Callable
 
-from ._report import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    UNEXPECTED_HINT,
-    error_text,
-    failed_plugin_lines,
-    unexpected_message,
-)
+from ._report import error_text, failed_plugin_lines, failure
 
 
 def providers_text(as_json: bool) -> str:
@@ -91,21 +84,13 @@ def run_listing(args: list[str]) -> int | None:
     listing = LISTINGS.get(tuple(args))
     if listing is None:
         return None
-    code = 0
     try:
         text = listing()
-    except KeyboardInterrupt:
-        _say(error_text("interrupted", None))
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        from ..errors import ImagestreamError
-
-        if isinstance(exc, ImagestreamError):
-            _say(error_text(exc.message, exc.hint))
-        else:
-            _say(error_text(unexpected_message(exc), UNEXPECTED_HINT))
-        code = EXIT_ERROR
+    except (KeyboardInterrupt, Exception) as exc:
+        message, hint, code = failure(exc)
+        _say(error_text(message, hint))
     else:
+        code = 0
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     for line in failed_plugin_lines(set()):

@@ -6,10 +6,10 @@ listing commands run without click (:mod:`._listing`), so both say the same.
 
 from __future__ import annotations
 
+from ..errors import ImagestreamError
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-
-UNEXPECTED_HINT = "run again with --verbose for the traceback, and report it"
 
 
 def error_text(message: str, hint: str | None) -> str:
@@ -17,9 +17,21 @@ def error_text(message: str, hint: str | None) -> str:
     return f"error: {message}" + (f"\n  hint: {hint}" if hint else "")
 
 
-def unexpected_message(exc: BaseException) -> str:
-    """The message for an exception that is not one of imagestream's."""
-    return f"unexpected {type(exc).__name__}: {exc}"
+def failure(exc: BaseException) -> tuple[str, str | None, int]:
+    """``(message, hint, exit code)`` for an exception reported as one line.
+
+    Ctrl-C is "interrupted" (exit 130); imagestream's errors say what they
+    are and what to do; anything else is unexpected, and worth a report.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", None, EXIT_INTERRUPTED
+    if isinstance(exc, ImagestreamError):
+        return exc.message, exc.hint, EXIT_ERROR
+    return (
+        f"unexpected {type(exc).__name__}: {exc}",
+        "run again with --verbose for the traceback, and report it",
+        EXIT_ERROR,
+    )
 
 
 def failed_plugin_lines(told: set[str]) -> list[str]:

@@ -96,32 +96,36 @@ def render_abstract(words: tuple[str, ...], seed: int, width: int, height: int) 
     return _vignette(canvas, 0.38 if palette.dark else 0.16)
 
 
-_helpers: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def _helper() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that make the layers not painted on the canvas: one pool per process.
+    """The threads that make the layers not painted on the canvas, made on first use.
 
     As many threads as cores at most, so pictures drawn at once in several
-    threads do not queue behind one helper. Keyed by process id: a process
-    forked after a picture was drawn does not have the parent's threads, and
-    waiting on them would wait forever.
+    threads do not queue behind one helper.
     """
-    pid = os.getpid()
-    helper = _helpers.get(pid)
-    if helper is None:
-        with _helpers_lock:
-            helper = _helpers.get(pid)
-            if helper is None:
-                helper = concurrent.futures.ThreadPoolExecutor(
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = concurrent.futures.ThreadPoolExecutor(
                     os.cpu_count() or 1, thread_name_prefix="procedural-layers"
                 )
-                _helpers.clear()  # a parent's, if this process was forked
-                _helpers[pid] = helper
-    return helper
+    return _pool
 
 
-_helpers_lock = threading.Lock()
+def _forget_pool() -> None:
+    # A forked child has none of its parent's threads (nor a lock they held):
+    # waiting on them would wait forever, so the child makes its own.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 class _Shapes:
@@ -374,7 +378,7 @@ class _LightSpots:
 
     size: tuple[int, int]
     small: tuple[int, int]
-    spots: list[tuple[tuple[float, float, float, float], RGB]]
+    spots: tuple[tuple[tuple[float, float, float, float], RGB], ...]
     blur: float
 
 
@@ -390,7 +394,7 @@ def _plan_light_spots(size: tuple[int, int], rng: random.Random, palette: _Palet
         colour = mix((0, 0, 0), palette.accents[rng.randrange(len(palette.accents))], strength)
         r = unit * rng.uniform(0.01, 0.05)
         spots.append((_box(small[0] * rng.random(), small[1] * rng.random(), r), colour))
-    return _LightSpots(size, small, spots, max(1.0, unit * 0.012))
+    return _LightSpots(size, small, tuple(spots), max(1.0, unit * 0.012))
 
 
 def _light_layer(plan: _LightSpots) -> Image.Image:
