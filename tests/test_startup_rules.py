@@ -433,3 +433,40 @@ def test_what_a_plugin_declares_is_what_its_class_says(entry_point: str) -> None
         assert isinstance(provider, LazyProvider), provider
         provider.check()
         assert isinstance(provider.load(), Provider)
+
+
+def _plugin_packages() -> list[str]:
+    return sorted(path.name for path in ROOT.glob("plugins/*/src/imagestream_*") if path.is_dir())
+
+
+@pytest.mark.parametrize("package", _plugin_packages())
+def test_every_name_a_plugin_package_exports_can_be_read(package: str) -> None:
+    """A package that imports its names lazily gives each one in ``__all__``, read first thing.
+
+    Each name is read from the package freshly imported (its modules dropped
+    from ``sys.modules`` before), so a name cannot pass only because reading
+    an earlier one imported what it needed.
+    """
+    code = textwrap.dedent(
+        f"""
+        import importlib, sys
+        package = {package!r}
+        names = getattr(importlib.import_module(package), "__all__", [])
+        missing = []
+        for name in names:
+            for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+                del sys.modules[loaded]
+            try:
+                getattr(importlib.import_module(package), name)
+            except (AttributeError, ImportError) as exc:
+                missing.append(f"{{name}}: {{exc}}")
+        print(missing)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    if f"No module named {package!r}" in done.stderr:
+        pytest.skip(f"{package} is not installed")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

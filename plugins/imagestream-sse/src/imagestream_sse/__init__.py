@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from imagestream.provider import lazy_exports
 
+from . import defaults  # constants only: cheap, and a submodule is not a lazy name
+
 if TYPE_CHECKING:
-    from . import defaults
     from ._decoder import SSEDecoder
     from ._event import ServerSentEvent
     from ._sink import DataSink, DataSinkFactory
@@ -35,7 +36,6 @@ __getattr__, __dir__ = lazy_exports(
         "DataSinkFactory": "._sink",
         "SSEDecoder": "._decoder",
         "ServerSentEvent": "._event",
-        "defaults": ".defaults",
     },
     __all__,
 )
