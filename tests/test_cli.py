@@ -279,3 +279,22 @@ def test_ctrl_c_halfway_says_where_the_images_saved_before_it_are(tmp_path: Path
     for path in saved:
         assert f"saved {path} before the interruption" in err
     assert not [p for p in out.iterdir() if p.suffix != ".png"], "no partial file is left"
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    import imagestream.cli._listing as listing
+    from imagestream.cli import run
+
+    def interrupted(args: list[str]) -> int | None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(listing, "run_listing", interrupted)
+    monkeypatch.setattr(sys, "argv", ["imagestream", "providers"])
+    with pytest.raises(SystemExit) as exited:
+        run()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"

@@ -48,11 +48,18 @@ __getattr__, __dir__ = lazy_exports(
 
 def run() -> None:
     """The ``imagestream`` console script: a listing command directly, anything else through click."""
-    from ._listing import run_listing
+    try:
+        from ._listing import run_listing
 
-    code = run_listing(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    from ._group import main
+        code = run_listing(sys.argv[1:])
+        if code is None:
+            from ._group import main
 
-    main()
+            main()
+            return
+    except KeyboardInterrupt:
+        # Ctrl-C while the command line is still being imported: one line, as
+        # once it runs (its commands report interruptions themselves).
+        sys.stderr.write("error: interrupted\n")
+        code = 130
+    sys.exit(code)
