@@ -348,6 +348,43 @@ async def test_custom_saver_function(tmp_path: Path) -> None:
     assert len(saved) == 1 and result.saved[0].path.name == "x.png"
 
 
+async def test_a_save_under_way_when_the_run_is_cancelled_is_still_recorded(
+    tmp_path: Path,
+) -> None:
+    # A saver writing in a thread finishes its file whatever happens to the
+    # task awaiting it: the run must record it, or Ctrl-C leaves a file on
+    # disk that nothing names.
+    import time
+
+    loop = asyncio.get_running_loop()
+    writing = asyncio.Event()
+
+    def write() -> imagestream.SavedImage:
+        loop.call_soon_threadsafe(writing.set)
+        time.sleep(0.2)
+        path = tmp_path / "x.png"
+        path.write_bytes(PNG)
+        return imagestream.SavedImage(path=path, mime_type="image/png", bytes=len(PNG), sha256="0")
+
+    async def saver(image: ImageFinal, options: imagestream.SaveOptions) -> imagestream.SavedImage:
+        return await asyncio.to_thread(write)
+
+    chunks = Pipeline(ScriptedProvider("s", _script()), saver=saver).stream("x", save=True)
+
+    async def consume() -> None:
+        async with chunks:
+            async for _ in chunks:
+                pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(writing.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (tmp_path / "x.png").exists()
+    assert [saved.path.name for saved in chunks.result.saved] == ["x.png"]
+
+
 async def test_request_fields_and_options_are_split() -> None:
     provider = ScriptedProvider("s", _script())
     await Pipeline(provider, model="m1").agenerate("x", size="64x32", quality="high", stream="sse")

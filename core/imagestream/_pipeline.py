@@ -733,7 +733,17 @@ class Pipeline:
                 raise SaveError(
                     "no saver accepted the image", hint="the filesystem plugin is disabled"
                 )
-            result.saved.append(await await_me_maybe(saved))
+            writing = asyncio.ensure_future(await_me_maybe(saved))
+            try:
+                record = await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                # Cancelled (Ctrl-C) while a saver writes: a thread is not
+                # stopped, so the file lands anyway. Wait for it and record
+                # it, or it would be on disk with nothing naming it.
+                with contextlib.suppress(Exception):
+                    result.saved.append(await writing)
+                raise
+            result.saved.append(record)
         except SaveError as exc:
             # Keep going: the image stays in the result and later images may still save.
             result.save_errors.append(exc)
